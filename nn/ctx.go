@@ -1,0 +1,124 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+	"github.com/gomlx/gomlx/ml/layers/activation"
+	gnn "github.com/gomlx/gomlx/ml/nn"
+)
+
+// Ctx is the context an architecture builds its graph in. Model code asks
+// it for weights by Hugging Face name and routes every linear layer, layer
+// norm and dropout through it, so fine-tuning methods can hook in by name
+// without the model knowing about them.
+type Ctx struct {
+	// G is the graph being built.
+	G *Graph
+	// P holds the weights.
+	P *Params
+	// Training enables dropout.
+	Training bool
+	// Hooks are the active methods' graph hooks; each may implement any of
+	// the hook interfaces in this package (LinearHook, ...).
+	Hooks []any
+	// Capture, when not nil, receives named intermediate values (for
+	// example "hidden_states.0") for tests and feature extraction.
+	Capture map[string]*Node
+}
+
+// LinearHook lets a method change what a linear layer computes. module is
+// the layer's Hugging Face module name (for example
+// "bert.encoder.layer.0.attention.self.query"); base computes the layer
+// unchanged. Returning nil leaves the layer to the next hook or the base.
+type LinearHook interface {
+	Linear(c *Ctx, module string, x *Node, base func(*Node) *Node) *Node
+}
+
+// Weight returns the graph node of the named weight, panicking with a clear
+// message if it does not exist (graph building runs under an executor that
+// turns panics into errors).
+func (c *Ctx) Weight(name string) *Node {
+	v := c.P.Var(name)
+	if v == nil {
+		panic(fmt.Errorf("model weight %q is missing", name))
+	}
+	return v.NodeValue(c.G)
+}
+
+// OptWeight returns the named weight's node, or nil when it does not exist.
+func (c *Ctx) OptWeight(name string) *Node {
+	if v := c.P.Var(name); v != nil {
+		return v.NodeValue(c.G)
+	}
+	return nil
+}
+
+// Linear applies module.weight ([out, in], PyTorch layout) and the optional
+// module.bias to the last axis of x, letting hooks change the result.
+func (c *Ctx) Linear(module string, x *Node) *Node {
+	base := func(x *Node) *Node {
+		return gnn.Dense(x, c.Weight(module+".weight"), c.OptWeight(module+".bias"), compute.DenseLayoutOutputsInput)
+	}
+	for _, h := range c.Hooks {
+		if lh, ok := h.(LinearHook); ok {
+			if y := lh.Linear(c, module, x, base); y != nil {
+				return y
+			}
+		}
+	}
+	return base(x)
+}
+
+// LayerNorm normalises the last axis of x with module.weight and
+// module.bias.
+func (c *Ctx) LayerNorm(module string, x *Node, eps float64) *Node {
+	return gnn.LayerNorm(x, []int{-1}, eps, c.Weight(module+".weight"), c.OptWeight(module+".bias"), nil)
+}
+
+// Embedding looks up rows of the [vocab, dim] table module.weight for the
+// integer ids (any shape); the result has the ids' shape plus dim.
+func (c *Ctx) Embedding(module string, ids *Node) *Node {
+	return Gather(c.Weight(module+".weight"), ExpandAxes(ids, -1))
+}
+
+// Dropout zeroes elements with probability p while training and rescales
+// the rest by 1/(1-p); it is the identity otherwise.
+func (c *Ctx) Dropout(x *Node, p float64) *Node {
+	if !c.Training || p <= 0 {
+		return x
+	}
+	if p >= 1 {
+		return ZerosLike(x)
+	}
+	u := c.P.Store().RandomUniform(c.G, shapes.Make(dtypes.Float32, x.Shape().Dimensions...))
+	keep := GreaterOrEqual(u, Scalar(c.G, dtypes.Float32, p))
+	return Where(keep, MulScalar(x, 1/(1-p)), ZerosLike(x))
+}
+
+// Activation applies a Hugging Face activation by its config name.
+func Activation(name string, x *Node) (*Node, error) {
+	switch name {
+	case "gelu", "gelu_python":
+		return activation.Gelu(x), nil
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		return activation.GeluApproximate(x), nil
+	case "relu":
+		return activation.Relu(x), nil
+	case "silu", "swish":
+		return activation.Swish(x), nil
+	case "tanh":
+		return Tanh(x), nil
+	}
+	return nil, fmt.Errorf("unsupported activation %q (supported: gelu, gelu_new, gelu_pytorch_tanh, relu, silu, tanh)", name)
+}
+
+// Record stores x under name when capturing is on.
+func (c *Ctx) Record(name string, x *Node) {
+	if c.Capture != nil {
+		c.Capture[name] = x
+	}
+}

@@ -1,0 +1,175 @@
+// Package nn holds what every architecture builds its graph with: Params, the
+// set of named weights (Hugging Face names, Hugging Face layouts), and Ctx,
+// the graph-building context whose Linear, LayerNorm, Embedding and Dropout
+// helpers are the points where fine-tuning methods hook in.
+package nn
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/gotune/gotune/safetensors"
+)
+
+// Params is a set of named float32 weights kept as GoMLX variables in one
+// model.Store. Each weight's variable path is "/" + its Hugging Face name, so
+// import and export are a loop over names.
+type Params struct {
+	store *model.Store
+	vars  map[string]*model.Variable
+}
+
+// NewParams returns an empty parameter set with its own store.
+func NewParams() *Params {
+	return &Params{store: model.NewStore(), vars: map[string]*model.Variable{}}
+}
+
+// Store returns the GoMLX store holding the variables.
+func (p *Params) Store() *model.Store { return p.store }
+
+// Set creates the named weight, or replaces its value (the shape must then
+// be unchanged). data is copied.
+func (p *Params) Set(name string, shape []int, data []float32) error {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	if n != len(data) {
+		return fmt.Errorf("weight %s: shape %v needs %d values, got %d", name, shape, n, len(data))
+	}
+	t := tensors.FromFlatDataAndDimensions(append([]float32(nil), data...), shape...)
+	if v, ok := p.vars[name]; ok {
+		if !v.Shape().Equal(t.Shape()) {
+			return fmt.Errorf("weight %s: shape %v does not match existing %v", name, shape, v.Shape().Dimensions)
+		}
+		return v.SetValue(t)
+	}
+	v, err := p.store.CreateVariable("/"+name, t)
+	if err != nil {
+		return fmt.Errorf("weight %s: %w", name, err)
+	}
+	p.vars[name] = v
+	return nil
+}
+
+// Var returns the variable holding the named weight, or nil.
+func (p *Params) Var(name string) *model.Variable { return p.vars[name] }
+
+// Has reports whether the named weight exists.
+func (p *Params) Has(name string) bool { return p.vars[name] != nil }
+
+// Delete removes the named weight.
+func (p *Params) Delete(name string) error {
+	if _, ok := p.vars[name]; !ok {
+		return nil
+	}
+	delete(p.vars, name)
+	return p.store.DeleteVariable("/" + name)
+}
+
+// Names returns every weight name, sorted.
+func (p *Params) Names() []string {
+	out := make([]string, 0, len(p.vars))
+	for n := range p.vars {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Shape returns the named weight's dimensions (nil if absent).
+func (p *Params) Shape(name string) []int {
+	v := p.vars[name]
+	if v == nil {
+		return nil
+	}
+	return v.Shape().Dimensions
+}
+
+// Size returns the number of elements of the named weight.
+func (p *Params) Size(name string) int64 {
+	v := p.vars[name]
+	if v == nil {
+		return 0
+	}
+	return int64(v.Shape().Size())
+}
+
+// Value copies the named weight's current value to the host.
+func (p *Params) Value(name string) ([]float32, error) {
+	v := p.vars[name]
+	if v == nil {
+		return nil, fmt.Errorf("no weight named %s", name)
+	}
+	t, err := v.Value()
+	if err != nil {
+		return nil, fmt.Errorf("weight %s: %w", name, err)
+	}
+	if t.DType() != dtypes.Float32 {
+		return nil, fmt.Errorf("weight %s: dtype %s, want float32", name, t.DType())
+	}
+	out := make([]float32, t.Size())
+	t.ConstFlatData(func(flat any) { copy(out, flat.([]float32)) })
+	return out, nil
+}
+
+// SetTrainable marks the named weight trainable or frozen.
+func (p *Params) SetTrainable(name string, trainable bool) {
+	if v := p.vars[name]; v != nil {
+		v.SetTrainable(trainable)
+	}
+}
+
+// Trainable reports whether the named weight trains.
+func (p *Params) Trainable(name string) bool {
+	v := p.vars[name]
+	return v != nil && v.Trainable
+}
+
+// SetAllTrainable marks every weight trainable or frozen.
+func (p *Params) SetAllTrainable(trainable bool) {
+	for _, v := range p.vars {
+		v.SetTrainable(trainable)
+	}
+}
+
+// Count returns the total and trainable number of parameters.
+func (p *Params) Count() (total, trainable int64) {
+	for _, v := range p.vars {
+		n := int64(v.Shape().Size())
+		total += n
+		if v.Trainable {
+			trainable += n
+		}
+	}
+	return
+}
+
+// Tensors returns the named weights (all when names is nil) as safetensors
+// tensors, renamed by rename when it is not nil.
+func (p *Params) Tensors(names []string, rename func(string) string) ([]*safetensors.Tensor, error) {
+	if names == nil {
+		names = p.Names()
+	}
+	out := make([]*safetensors.Tensor, 0, len(names))
+	for _, n := range names {
+		data, err := p.Value(n)
+		if err != nil {
+			return nil, err
+		}
+		outName := n
+		if rename != nil {
+			outName = rename(n)
+		}
+		out = append(out, &safetensors.Tensor{Name: outName, Shape: append([]int{}, p.Shape(n)...), DType: safetensors.F32, F32: data})
+	}
+	return out, nil
+}
+
+// ShapeOf builds a float32 shape from dimensions.
+func ShapeOf(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
