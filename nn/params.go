@@ -173,3 +173,47 @@ func (p *Params) Tensors(names []string, rename func(string) string) ([]*safeten
 
 // ShapeOf builds a float32 shape from dimensions.
 func ShapeOf(dims ...int) shapes.Shape { return shapes.Make(dtypes.Float32, dims...) }
+
+// rngPath is where GoMLX keeps a store's random-number state.
+const rngPath = "/" + model.RNGStateVariableName
+
+// SeedRNG sets the store's random-number state (used by dropout) from seed.
+func (p *Params) SeedRNG(seed int64) error {
+	return p.store.SetRNGStateFromSeed(seed)
+}
+
+// RNGState returns the store's random-number state as int64 words (nil if
+// none was created yet).
+func (p *Params) RNGState() ([]int64, error) {
+	v := p.store.GetVariable(rngPath)
+	if v == nil || !v.HasValue() {
+		return nil, nil
+	}
+	t, err := v.Value()
+	if err != nil {
+		return nil, err
+	}
+	var out []int64
+	t.ConstFlatData(func(flat any) {
+		for _, u := range flat.([]uint64) {
+			out = append(out, int64(u))
+		}
+	})
+	return out, nil
+}
+
+// SetRNGState restores a state returned by RNGState.
+func (p *Params) SetRNGState(words []int64) error {
+	if err := p.store.SetRNGStateFromSeed(0); err != nil {
+		return err
+	}
+	v := p.store.GetVariable(rngPath)
+	u := make([]uint64, len(words))
+	for i, w := range words {
+		u[i] = uint64(w)
+	}
+	if v.Shape().Size() != len(u) {
+		return fmt.Errorf("random state has %d words, want %d", len(u), v.Shape().Size())
+	}
+	return v.SetValue(tensors.FromFlatDataAndDimensions(u, v.Shape().Dimensions...))
+}

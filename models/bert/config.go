@@ -52,7 +52,9 @@ type Config struct {
 }
 
 // ModelTypes are the config.json model_type values this package runs.
-func ModelTypes() []string { return []string{"bert", "roberta", "xlm-roberta", "camembert", "distilroberta"} }
+func ModelTypes() []string {
+	return []string{"bert", "roberta", "xlm-roberta", "camembert", "distilroberta"}
+}
 
 // IsRoBERTa reports whether positions follow RoBERTa's convention (offset
 // by padding_idx+1, counted over non-padding tokens).

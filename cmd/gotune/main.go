@@ -1,0 +1,153 @@
+// Command gotune fine-tunes Hugging Face transformer checkpoints.
+//
+//	gotune train   --model DIR|hub-id --train train.jsonl --eval dev.jsonl --out runs/x [--method full]
+//	gotune eval    --model runs/x/model --data dev.jsonl
+//	gotune predict --model runs/x/model --input in.jsonl --output out.jsonl
+//	gotune inspect --model DIR
+//	gotune demo
+//
+// Run `gotune COMMAND -h` for a command's flags.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/gotune/gotune"
+	"github.com/gotune/gotune/engine"
+)
+
+const usage = `gotune fine-tunes Hugging Face transformer checkpoints, in Go.
+
+Commands:
+  train     fine-tune a model on labelled data
+  eval      evaluate a saved model on labelled data (last stdout line: JSON metrics)
+  predict   classify a file of texts into JSONL
+  inspect   show a model's architecture and parameter counts
+  demo      the built-in offline demo: pretrain a tiny BERT, then fine-tune it
+
+Run 'gotune COMMAND -h' for the flags of a command.
+`
+
+func main() {
+	if err := engine.Reexec(); err != nil {
+		fmt.Fprintln(os.Stderr, "gotune: warning:", err)
+	}
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	cmd, args := os.Args[1], os.Args[2:]
+	switch cmd {
+	case "train":
+		err = runTrain(ctx, args, os.Stdout, os.Stderr)
+	case "eval":
+		err = runEval(args, os.Stdout, os.Stderr)
+	case "predict":
+		err = runPredict(args, os.Stdout, os.Stderr)
+	case "inspect":
+		err = runInspect(args, os.Stdout)
+	case "demo":
+		err = runDemo(ctx, args, os.Stdout)
+	case "-h", "--help", "help":
+		fmt.Print(usage)
+		return
+	default:
+		fmt.Fprintf(os.Stderr, "gotune: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintln(os.Stderr, "gotune "+cmd+": "+err.Error())
+		if errors.Is(err, gotune.ErrInterrupted) {
+			os.Exit(130)
+		}
+		os.Exit(1)
+	}
+}
+
+// bindTrainFlags binds every training flag to cfg.
+func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
+	fs.StringVar(configPath, "config", "", "YAML file with the run's settings (flags override it)")
+	fs.StringVar(&c.Model, "model", c.Model, "Hugging Face model folder or Hub id")
+	fs.StringVar(&c.Train, "train", c.Train, "training data (.jsonl, .json, .csv, .tsv)")
+	fs.StringVar(&c.Eval, "eval", c.Eval, "evaluation data (default: hold out --eval-split of --train)")
+	fs.Float64Var(&c.EvalSplit, "eval-split", c.EvalSplit, "fraction of --train held out when --eval is not given")
+	fs.StringVar(&c.Out, "out", c.Out, "run folder")
+	fs.StringVar(&c.Method, "method", c.Method, "fine-tuning method: full")
+	fs.StringVar(&c.TextField, "text-field", c.TextField, "field holding the text")
+	fs.StringVar(&c.TextPairField, "text-pair-field", c.TextPairField, "field holding the second text of a pair")
+	fs.StringVar(&c.LabelField, "label-field", c.LabelField, "field holding the label")
+	fs.IntVar(&c.MaxLen, "max-len", c.MaxLen, "maximum tokens per example (longer ones are truncated)")
+	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "training epochs")
+	fs.IntVar(&c.MaxSteps, "max-steps", c.MaxSteps, "stop after this many optimizer steps (overrides --epochs)")
+	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "examples per batch")
+	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "batches per optimizer step (gradient accumulation)")
+	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate schedule: linear, cosine, constant")
+	fs.Float64Var(&c.WarmupRatio, "warmup-ratio", c.WarmupRatio, "fraction of steps for linear warmup")
+	fs.IntVar(&c.WarmupSteps, "warmup-steps", c.WarmupSteps, "warmup steps (overrides --warmup-ratio)")
+	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW weight decay (not on biases and LayerNorm)")
+	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip the global gradient norm (0 = off)")
+	fs.Int64Var(&c.Seed, "seed", c.Seed, "random seed (data order, new weights, dropout)")
+	fs.Float64Var(&c.Dropout, "dropout", c.Dropout, "override the model's dropout (-1 keeps config.json's)")
+	fs.BoolVar(&c.GroupByLength, "group-by-length", c.GroupByLength, "batch examples of similar length together")
+	fs.IntVar(&c.LoggingSteps, "logging-steps", c.LoggingSteps, "log training loss every N steps")
+	fs.IntVar(&c.EvalSteps, "eval-steps", c.EvalSteps, "also evaluate every N steps (0: each epoch only)")
+	fs.IntVar(&c.SaveSteps, "save-steps", c.SaveSteps, "write a resumable checkpoint every N steps")
+	fs.StringVar(&c.MetricForBest, "metric-for-best", c.MetricForBest, "metric choosing the kept model: accuracy, macro_f1, loss")
+	fs.IntVar(&c.Patience, "patience", c.Patience, "early stopping after N evaluations without improvement (0 = off)")
+	fs.BoolVar(&c.Resume, "resume", false, "continue the run in --out from its last checkpoint")
+	fs.BoolVar(&c.Overwrite, "overwrite", false, "replace an existing run in --out")
+	fs.StringVar(&c.Backend, "backend", c.Backend, "compute backend (default $GOMLX_BACKEND or go)")
+	fs.BoolVar(&c.Verbose, "verbose", false, "print per-module parameter counts")
+}
+
+// parseTrainFlags applies defaults, then --config's YAML, then the flags.
+func parseTrainFlags(args []string, errOut io.Writer) (gotune.Config, error) {
+	var path string
+	probe := gotune.DefaultConfig()
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	bindTrainFlags(fs, &probe, &path)
+	if err := fs.Parse(args); err != nil {
+		return probe, err
+	}
+	if fs.NArg() > 0 {
+		return probe, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	cfg := gotune.DefaultConfig()
+	if path != "" {
+		var err error
+		if cfg, err = gotune.LoadConfigFile(path, cfg); err != nil {
+			return cfg, err
+		}
+	}
+	fs2 := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs2.SetOutput(io.Discard)
+	bindTrainFlags(fs2, &cfg, &path)
+	if err := fs2.Parse(args); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func runTrain(ctx context.Context, args []string, out, errOut io.Writer) error {
+	cfg, err := parseTrainFlags(args, errOut)
+	if err != nil {
+		return err
+	}
+	_, err = gotune.Train(ctx, cfg, out)
+	return err
+}

@@ -1,0 +1,146 @@
+package gotune
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is everything a training run needs. Its YAML form is what
+// `--config run.yaml` reads and what every run folder records as
+// config.yaml.
+type Config struct {
+	// Model is a Hugging Face model folder or Hub id.
+	Model string `yaml:"model"`
+	// Train and Eval are data files (.jsonl, .json, .csv, .tsv); without Eval,
+	// EvalSplit of the training data is held out (seeded).
+	Train     string  `yaml:"train"`
+	Eval      string  `yaml:"eval,omitempty"`
+	EvalSplit float64 `yaml:"eval_split"`
+	// Out is the run folder.
+	Out string `yaml:"out"`
+	// Method is the fine-tuning method ("full", ...).
+	Method string `yaml:"method"`
+
+	TextField     string `yaml:"text_field"`
+	TextPairField string `yaml:"text_pair_field,omitempty"`
+	LabelField    string `yaml:"label_field"`
+	MaxLen        int    `yaml:"max_len"`
+
+	Epochs      int     `yaml:"epochs"`
+	MaxSteps    int     `yaml:"max_steps,omitempty"`
+	LR          float64 `yaml:"lr"`
+	BatchSize   int     `yaml:"batch_size"`
+	GradAccum   int     `yaml:"grad_accum"`
+	Schedule    string  `yaml:"schedule"`
+	WarmupRatio float64 `yaml:"warmup_ratio"`
+	WarmupSteps int     `yaml:"warmup_steps,omitempty"`
+	WeightDecay float64 `yaml:"weight_decay"`
+	MaxGradNorm float64 `yaml:"max_grad_norm"`
+	Seed        int64   `yaml:"seed"`
+	// Dropout, when ≥ 0, overrides the model's hidden and attention dropout.
+	Dropout       float64 `yaml:"dropout"`
+	GroupByLength bool    `yaml:"group_by_length"`
+
+	LoggingSteps int `yaml:"logging_steps"`
+	// EvalSteps > 0 also evaluates every that many optimizer steps.
+	EvalSteps int `yaml:"eval_steps,omitempty"`
+	// SaveSteps is how often (optimizer steps) a resumable checkpoint is written.
+	SaveSteps int `yaml:"save_steps"`
+	// MetricForBest chooses the kept model: accuracy, macro_f1 or loss.
+	MetricForBest string `yaml:"metric_for_best"`
+	// Patience > 0 stops after that many evaluations without improvement.
+	Patience int `yaml:"patience,omitempty"`
+
+	Resume    bool   `yaml:"-"`
+	Overwrite bool   `yaml:"-"`
+	Backend   string `yaml:"backend,omitempty"`
+	Verbose   bool   `yaml:"-"`
+}
+
+// DefaultConfig returns the defaults, close to the Hugging Face Trainer's.
+func DefaultConfig() Config {
+	return Config{
+		Method: "full", EvalSplit: 0.1, TextField: "text", LabelField: "label", MaxLen: 128,
+		Epochs: 3, LR: 2e-5, BatchSize: 32, GradAccum: 1, Schedule: "linear", WarmupRatio: 0,
+		WeightDecay: 0, MaxGradNorm: 1.0, Seed: 42, Dropout: -1, LoggingSteps: 10, SaveSteps: 200,
+		MetricForBest: "accuracy",
+	}
+}
+
+// LoadConfigFile reads a YAML config over base; unknown keys are errors
+// naming the file and line.
+func LoadConfigFile(path string, base Config) (Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return base, fmt.Errorf("reading config: %w", err)
+	}
+	dec := yaml.NewDecoder(strings.NewReader(string(b)))
+	dec.KnownFields(true)
+	cfg := base
+	if err := dec.Decode(&cfg); err != nil && err.Error() != "EOF" {
+		return base, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate checks the config and names the first bad field.
+func (c *Config) Validate() error {
+	switch {
+	case c.Model == "":
+		return fmt.Errorf("no model: set --model (a Hugging Face folder or Hub id)")
+	case c.Train == "":
+		return fmt.Errorf("no training data: set --train")
+	case c.Out == "":
+		return fmt.Errorf("no run folder: set --out")
+	case c.Epochs < 1 && c.MaxSteps < 1:
+		return fmt.Errorf("epochs must be ≥ 1 (or set max_steps)")
+	case c.LR <= 0:
+		return fmt.Errorf("lr must be > 0, got %g", c.LR)
+	case c.BatchSize < 1:
+		return fmt.Errorf("batch_size must be ≥ 1, got %d", c.BatchSize)
+	case c.GradAccum < 1:
+		return fmt.Errorf("grad_accum must be ≥ 1, got %d", c.GradAccum)
+	case c.MaxLen < 4:
+		return fmt.Errorf("max_len must be ≥ 4, got %d", c.MaxLen)
+	case c.Eval == "" && (c.EvalSplit <= 0 || c.EvalSplit >= 1):
+		return fmt.Errorf("without --eval, eval_split must be in (0, 1), got %g", c.EvalSplit)
+	case c.WarmupRatio < 0 || c.WarmupRatio >= 1:
+		return fmt.Errorf("warmup_ratio must be in [0, 1), got %g", c.WarmupRatio)
+	}
+	switch c.MetricForBest {
+	case "accuracy", "macro_f1", "loss":
+	default:
+		return fmt.Errorf("metric_for_best %q is not one of accuracy, macro_f1, loss", c.MetricForBest)
+	}
+	return nil
+}
+
+// writeYAML writes the config to path.
+func (c *Config) writeYAML(path string) error {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(path, b)
+}
+
+// absPaths makes file paths absolute so a recorded config works from any
+// folder.
+func (c *Config) absPaths() {
+	for _, p := range []*string{&c.Train, &c.Eval, &c.Out} {
+		if *p != "" {
+			if a, err := filepath.Abs(*p); err == nil {
+				*p = a
+			}
+		}
+	}
+	if st, err := os.Stat(c.Model); err == nil && st.IsDir() {
+		if a, err := filepath.Abs(c.Model); err == nil {
+			c.Model = a
+		}
+	}
+}

@@ -1,0 +1,243 @@
+package gotune
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/gotune/gotune/checkpoint"
+	"github.com/gotune/gotune/data"
+	"github.com/gotune/gotune/nn"
+	"github.com/gotune/gotune/runlog"
+)
+
+// evaluator runs a model without dropout on a batch.
+type evaluator interface {
+	Evaluate(inputs []*tensors.Tensor) (loss float64, output *tensors.Tensor, err error)
+}
+
+// evaluateEncoded runs every example through ev and returns metrics
+// (loss, accuracy, macro_f1) for labelled examples and the logits of every
+// example, in input order.
+func evaluateEncoded(ev evaluator, ex []data.Encoded, buckets []int, pad int32, batchSize, numLabels int) (map[string]float64, [][]float32, error) {
+	logits := make([][]float32, len(ex))
+	batches, err := data.MakeBatches(ex, batchSize, buckets, pad, false, 0, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	var lossSum float64
+	var lossN int
+	for _, b := range batches {
+		loss, out, err := ev.Evaluate(batchTensors(b))
+		if err != nil {
+			return nil, nil, err
+		}
+		flat := make([]float32, out.Size())
+		out.ConstFlatData(func(f any) { copy(flat, f.([]float32)) })
+		labelled := 0
+		for r := 0; r < b.B; r++ {
+			if b.Index[r] < 0 {
+				continue
+			}
+			logits[b.Index[r]] = flat[r*numLabels : (r+1)*numLabels]
+			if b.Labels[r] >= 0 {
+				labelled++
+			}
+		}
+		if labelled > 0 {
+			lossSum += loss * float64(labelled)
+			lossN += labelled
+		}
+	}
+	met := map[string]float64{}
+	if lossN > 0 {
+		met["loss"] = lossSum / float64(lossN)
+	}
+	var gold, pred []int
+	for i, e := range ex {
+		if e.Label >= 0 {
+			gold = append(gold, int(e.Label))
+			pred = append(pred, argmax(logits[i]))
+		}
+	}
+	if len(gold) > 0 {
+		acc, f1 := accuracyF1(gold, pred, numLabels)
+		met["accuracy"], met["macro_f1"] = acc, f1
+	}
+	return met, logits, nil
+}
+
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// accuracyF1 returns accuracy and macro-F1 over the classes that occur in
+// gold or pred (as scikit-learn's f1_score(average="macro") with labels
+// present).
+func accuracyF1(gold, pred []int, n int) (float64, float64) {
+	tp, fp, fn := make([]int, n), make([]int, n), make([]int, n)
+	correct := 0
+	for i := range gold {
+		if gold[i] == pred[i] {
+			correct++
+			tp[gold[i]]++
+		} else {
+			fp[pred[i]]++
+			fn[gold[i]]++
+		}
+	}
+	var f1Sum float64
+	classes := 0
+	for c := 0; c < n; c++ {
+		if tp[c]+fp[c]+fn[c] == 0 {
+			continue
+		}
+		classes++
+		f1Sum += 2 * float64(tp[c]) / float64(2*tp[c]+fp[c]+fn[c])
+	}
+	if classes == 0 {
+		return 0, 0
+	}
+	return float64(correct) / float64(len(gold)), f1Sum / float64(classes)
+}
+
+// softmax returns probabilities for logits.
+func softmax(l []float32) []float64 {
+	mx := math.Inf(-1)
+	for _, v := range l {
+		mx = math.Max(mx, float64(v))
+	}
+	out := make([]float64, len(l))
+	var sum float64
+	for i, v := range l {
+		out[i] = math.Exp(float64(v) - mx)
+		sum += out[i]
+	}
+	for i := range out {
+		out[i] /= sum
+	}
+	return out
+}
+
+// MethodInfoFile records, in a saved model folder, which method produced it
+// and from which base, so eval and predict need not be told.
+const MethodInfoFile = "gotune.json"
+
+type methodInfo struct {
+	Method    string `json:"method"`
+	BaseModel string `json:"base_model"`
+}
+
+func writeMethodInfo(dir, method, base string) error {
+	b, _ := json.MarshalIndent(methodInfo{Method: method, BaseModel: base}, "", "  ")
+	return checkpoint.WriteFileAtomic(filepath.Join(dir, MethodInfoFile), b)
+}
+
+func readMethodInfo(dir string) (methodInfo, error) {
+	var mi methodInfo
+	b, err := os.ReadFile(filepath.Join(dir, MethodInfoFile))
+	if os.IsNotExist(err) {
+		return methodInfo{Method: "full"}, nil
+	}
+	if err != nil {
+		return mi, err
+	}
+	if err := json.Unmarshal(b, &mi); err != nil {
+		return mi, fmt.Errorf("%s: %w", filepath.Join(dir, MethodInfoFile), err)
+	}
+	return mi, nil
+}
+
+func writeAtomic(path string, b []byte) error { return checkpoint.WriteFileAtomic(path, b) }
+
+// moduleCounts groups parameters by module (the name up to the layer index,
+// or the first two name parts) for the verbose report.
+func moduleCounts(p *nn.Params) []runlog.ParamCount {
+	groups := map[string]*runlog.ParamCount{}
+	for _, n := range p.Names() {
+		parts := strings.Split(n, ".")
+		key := strings.Join(parts[:min(2, len(parts)-1)], ".")
+		for i, s := range parts {
+			if s == "layer" || s == "layers" || s == "h" {
+				if i+1 < len(parts) {
+					key = strings.Join(parts[:i+2], ".")
+				}
+				break
+			}
+		}
+		g := groups[key]
+		if g == nil {
+			g = &runlog.ParamCount{Name: key}
+			groups[key] = g
+		}
+		g.Total += p.Size(n)
+		if p.Trainable(n) {
+			g.Trainable += p.Size(n)
+		}
+	}
+	out := make([]runlog.ParamCount, 0, len(groups))
+	for _, g := range groups {
+		out = append(out, *g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// commandLine is the gotune command that reproduces a run.
+func commandLine(c *Config) string {
+	d := DefaultConfig()
+	args := []string{"gotune", "train", "--model", quote(c.Model), "--train", quote(c.Train)}
+	if c.Eval != "" {
+		args = append(args, "--eval", quote(c.Eval))
+	}
+	args = append(args, "--out", quote(c.Out), "--method", c.Method)
+	add := func(flag string, v, def any) {
+		if fmt.Sprint(v) != fmt.Sprint(def) {
+			args = append(args, "--"+flag, quote(fmt.Sprint(v)))
+		}
+	}
+	add("eval-split", c.EvalSplit, d.EvalSplit)
+	add("text-field", c.TextField, d.TextField)
+	add("text-pair-field", c.TextPairField, d.TextPairField)
+	add("label-field", c.LabelField, d.LabelField)
+	add("max-len", c.MaxLen, d.MaxLen)
+	add("epochs", c.Epochs, d.Epochs)
+	add("max-steps", c.MaxSteps, d.MaxSteps)
+	add("lr", c.LR, d.LR)
+	add("batch-size", c.BatchSize, d.BatchSize)
+	add("grad-accum", c.GradAccum, d.GradAccum)
+	add("schedule", c.Schedule, d.Schedule)
+	add("warmup-ratio", c.WarmupRatio, d.WarmupRatio)
+	add("warmup-steps", c.WarmupSteps, d.WarmupSteps)
+	add("weight-decay", c.WeightDecay, d.WeightDecay)
+	add("max-grad-norm", c.MaxGradNorm, d.MaxGradNorm)
+	add("seed", c.Seed, d.Seed)
+	add("dropout", c.Dropout, d.Dropout)
+	add("group-by-length", c.GroupByLength, d.GroupByLength)
+	add("logging-steps", c.LoggingSteps, d.LoggingSteps)
+	add("eval-steps", c.EvalSteps, d.EvalSteps)
+	add("save-steps", c.SaveSteps, d.SaveSteps)
+	add("metric-for-best", c.MetricForBest, d.MetricForBest)
+	add("patience", c.Patience, d.Patience)
+	add("backend", c.Backend, d.Backend)
+	return strings.Join(args, " ")
+}
+
+func quote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t'\"$\\`!*?;&|<>()") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,459 @@
+// Package gotune fine-tunes Hugging Face transformer checkpoints from Go.
+//
+// Train runs a whole fine-tuning job from a Config, the same way the
+// `gotune train` command does; Evaluate and Predict use what a run saved.
+//
+//	cfg := gotune.DefaultConfig()
+//	cfg.Model, cfg.Train, cfg.Eval, cfg.Out = "bert-dir", "train.jsonl", "dev.jsonl", "runs/x"
+//	res, err := gotune.Train(ctx, cfg, os.Stderr)
+package gotune
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/gotune/gotune/checkpoint"
+	"github.com/gotune/gotune/classify"
+	"github.com/gotune/gotune/data"
+	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/method"
+	"github.com/gotune/gotune/methods"
+	"github.com/gotune/gotune/runlog"
+	"github.com/gotune/gotune/tokenizer"
+	"github.com/gotune/gotune/train"
+)
+
+// ErrInterrupted is returned when a run stops on its context (Ctrl-C) after
+// writing a resumable checkpoint.
+var ErrInterrupted = errors.New("interrupted; resume with --resume")
+
+// Result summarises a finished run.
+type Result struct {
+	// Best are the metrics of the kept (best) evaluation.
+	Best map[string]float64
+	// BestStep is the optimizer step of the kept model.
+	BestStep int
+	// Steps is the number of optimizer steps done.
+	Steps int
+	// TrainExamples and EvalExamples count the data used.
+	TrainExamples, EvalExamples int
+	// Params are the total and trainable parameter counts.
+	TotalParams, TrainableParams int64
+	// Compilations counts the distinct graph shapes compiled.
+	Compilations int
+	// TrainTime is the wall time spent in training steps and evaluation.
+	TrainTime time.Duration
+	// PeakRSS is the process's peak resident memory in bytes.
+	PeakRSS int64
+	// ModelDir is where the kept model was saved.
+	ModelDir string
+}
+
+// progressRecord is what a checkpoint remembers about the loop.
+type progressRecord struct {
+	Epoch     int                `json:"epoch"`
+	Batch     int                `json:"batch"`
+	Best      float64            `json:"best"`
+	BestStep  int                `json:"best_step"`
+	BestEval  map[string]float64 `json:"best_eval"`
+	BadEvals  int                `json:"bad_evals"`
+	Elapsed   float64            `json:"elapsed_seconds"`
+	HasBest   bool               `json:"has_best"`
+	LossSum   float64            `json:"-"`
+	LossCount int                `json:"-"`
+}
+
+// Run folder layout.
+const (
+	ModelDirName      = "model"
+	CheckpointDirName = "checkpoints/last"
+	MetricsFile       = "metrics.jsonl"
+	PlotFile          = "loss.png"
+	EvalFile          = "eval.json"
+	ConfigFile        = "config.yaml"
+	CommandFile       = "command.txt"
+)
+
+// job is a prepared run.
+type job struct {
+	cfg        Config
+	w          io.Writer
+	be         compute.Backend
+	model      *classify.Classifier
+	meth       method.Method
+	tok        *tokenizer.Tokenizer
+	train      []data.Encoded
+	eval       []data.Encoded
+	trainer    *train.Trainer
+	buckets    []int
+	log        *runlog.MetricsLog
+	stepsEpoch int
+	total      int
+}
+
+// Train runs a fine-tuning job and reports progress to w.
+func Train(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.absPaths()
+	if err := prepareRunDir(&cfg); err != nil {
+		return nil, err
+	}
+	j := &job{cfg: cfg, w: w}
+	if err := j.setup(); err != nil {
+		return nil, err
+	}
+	defer j.log.Close()
+	return j.run(ctx)
+}
+
+func prepareRunDir(cfg *Config) error {
+	entries, err := os.ReadDir(cfg.Out)
+	switch {
+	case err == nil && len(entries) > 0 && !cfg.Resume && !cfg.Overwrite:
+		return fmt.Errorf("run folder %s exists and is not empty: pass --resume to continue it or --overwrite to replace it", cfg.Out)
+	case err == nil && cfg.Overwrite && !cfg.Resume:
+		if _, err := os.Stat(filepath.Join(cfg.Out, ConfigFile)); err != nil && len(entries) > 0 {
+			return fmt.Errorf("refusing to --overwrite %s: it does not look like a gotune run folder (no %s)", cfg.Out, ConfigFile)
+		}
+		if err := os.RemoveAll(cfg.Out); err != nil {
+			return fmt.Errorf("clearing %s: %w", cfg.Out, err)
+		}
+	case cfg.Resume && (err != nil || len(entries) == 0):
+		return fmt.Errorf("--resume: run folder %s does not exist or is empty", cfg.Out)
+	}
+	if cfg.Resume {
+		if _, err := os.Stat(filepath.Join(cfg.Out, CheckpointDirName, train.MetaFile)); err != nil {
+			return fmt.Errorf("--resume: %s has no checkpoint (%s)", cfg.Out, CheckpointDirName)
+		}
+	}
+	return os.MkdirAll(cfg.Out, 0o755)
+}
+
+func (j *job) printf(format string, args ...any) { fmt.Fprintf(j.w, format, args...) }
+
+func (j *job) setup() error {
+	cfg := &j.cfg
+	opts := data.Options{TextField: cfg.TextField, TextPairField: cfg.TextPairField, LabelField: cfg.LabelField}
+	trainEx, err := data.ReadFile(cfg.Train, opts, true)
+	if err != nil {
+		return err
+	}
+	var evalEx []data.Example
+	if cfg.Eval != "" {
+		if evalEx, err = data.ReadFile(cfg.Eval, opts, true); err != nil {
+			return err
+		}
+	} else {
+		trainEx, evalEx = data.Split(trainEx, cfg.EvalSplit, cfg.Seed)
+	}
+	labels, err := data.NewLabelSet(trainEx)
+	if err != nil {
+		return err
+	}
+	if err := data.CheckLabels(evalEx, labels, cfg.Eval); err != nil {
+		return err
+	}
+	modelDir, err := checkpoint.Resolve(cfg.Model)
+	if err != nil {
+		return err
+	}
+	m, err := classify.Load(modelDir, labels.Names, uint64(cfg.Seed))
+	if err != nil {
+		return err
+	}
+	if cfg.Dropout >= 0 {
+		m.Cfg.HiddenDropoutProb, m.Cfg.AttentionProbsDropoutProb = cfg.Dropout, cfg.Dropout
+	}
+	j.model = m
+	if j.tok, err = tokenizer.Load(modelDir); err != nil {
+		return err
+	}
+	if cfg.MaxLen > m.Cfg.MaxPositionEmbeddings {
+		cfg.MaxLen = m.Cfg.MaxPositionEmbeddings
+	}
+	if j.train, err = encode(j.tok, trainEx, labels, cfg.MaxLen); err != nil {
+		return err
+	}
+	if j.eval, err = encode(j.tok, evalEx, labels, cfg.MaxLen); err != nil {
+		return err
+	}
+	j.buckets = data.DefaultBuckets(cfg.MaxLen)
+	if j.meth, err = methods.New(cfg.Method); err != nil {
+		return err
+	}
+	if err := j.meth.Prepare(m); err != nil {
+		return fmt.Errorf("method %s: %w", j.meth.Name(), err)
+	}
+	if err := m.P.SeedRNG(cfg.Seed); err != nil {
+		return err
+	}
+	if j.be, err = engine.New(cfg.Backend); err != nil {
+		return err
+	}
+	batches := (len(j.train) + cfg.BatchSize - 1) / cfg.BatchSize
+	j.stepsEpoch = (batches + cfg.GradAccum - 1) / cfg.GradAccum
+	j.total = j.stepsEpoch * cfg.Epochs
+	if cfg.MaxSteps > 0 {
+		j.total = cfg.MaxSteps
+	}
+	sched, err := train.ParseSchedule(cfg.Schedule)
+	if err != nil {
+		return err
+	}
+	warm := cfg.WarmupSteps
+	if warm == 0 {
+		warm = int(math.Ceil(cfg.WarmupRatio * float64(j.total)))
+	}
+	j.trainer, err = train.New(j.be, m, train.Options{
+		LR: cfg.LR, WeightDecay: cfg.WeightDecay, MaxGradNorm: cfg.MaxGradNorm, Schedule: sched,
+		WarmupSteps: warm, TotalSteps: j.total, GradAccum: cfg.GradAccum,
+	})
+	if err != nil {
+		return err
+	}
+	if j.log, err = runlog.CreateMetricsLog(filepath.Join(cfg.Out, MetricsFile), cfg.Resume); err != nil {
+		return err
+	}
+	if err := cfg.writeYAML(filepath.Join(cfg.Out, ConfigFile)); err != nil {
+		return err
+	}
+	return writeAtomic(filepath.Join(cfg.Out, CommandFile), []byte(commandLine(cfg)+"\n"))
+}
+
+// encode tokenizes examples; labels may be nil for unlabelled data.
+func encode(tok *tokenizer.Tokenizer, ex []data.Example, labels *data.LabelSet, maxLen int) ([]data.Encoded, error) {
+	out := make([]data.Encoded, len(ex))
+	for i, e := range ex {
+		var ids, types []int32
+		if e.InputIDs != nil {
+			ids, types = e.InputIDs, e.TokenTypeIDs
+			if types == nil {
+				types = make([]int32, len(ids))
+			}
+			if len(types) != len(ids) {
+				return nil, fmt.Errorf("%s: token_type_ids has %d entries, input_ids %d", e.Source, len(types), len(ids))
+			}
+			if len(ids) > maxLen {
+				ids, types = ids[:maxLen], types[:maxLen]
+			}
+			if tok != nil {
+				for _, id := range ids {
+					if id < 0 || int(id) >= tok.VocabSize() {
+						return nil, fmt.Errorf("%s: input id %d is outside the vocabulary (size %d)", e.Source, id, tok.VocabSize())
+					}
+				}
+			}
+		} else {
+			if tok == nil {
+				return nil, fmt.Errorf("%s: text given but the model has no tokenizer; pass input_ids", e.Source)
+			}
+			enc := tok.Encode(e.Text, e.TextPair, maxLen)
+			ids, types = enc.IDs, enc.TypeIDs
+		}
+		label := int32(-1)
+		if labels != nil && e.HasLabel {
+			id, ok := labels.ID(e.Label)
+			if !ok {
+				return nil, fmt.Errorf("%s: label %q is not one of the model's labels (%s)", e.Source, e.Label, strings.Join(labels.Names, ", "))
+			}
+			label = int32(id)
+		}
+		out[i] = data.Encoded{IDs: ids, TypeIDs: types, Label: label, Index: i}
+	}
+	return out, nil
+}
+
+func batchTensors(b data.Batch) []*tensors.Tensor {
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.L),
+		tensors.FromFlatDataAndDimensions(b.TypeIDs, b.B, b.L),
+		tensors.FromFlatDataAndDimensions(b.Mask, b.B, b.L),
+		tensors.FromFlatDataAndDimensions(b.Labels, b.B),
+	}
+}
+
+func (j *job) run(ctx context.Context) (*Result, error) {
+	cfg := &j.cfg
+	tr := j.trainer
+	rec := progressRecord{}
+	ckpt := filepath.Join(cfg.Out, CheckpointDirName)
+	if cfg.Resume {
+		if err := tr.LoadState(ckpt, &rec); err != nil {
+			return nil, err
+		}
+		j.printf("resuming from %s at step %d (epoch %d, batch %d)\n", ckpt, tr.Step(), rec.Epoch+1, rec.Batch)
+	}
+	total, trainable := j.model.P.Count()
+	j.printf("model %s: %s, %d labels (%s); method %s\n", cfg.Model, j.model.Cfg.ModelType, len(j.model.Labels()), strings.Join(j.model.Labels(), ", "), j.meth.Name())
+	if len(j.model.NewHead) > 0 {
+		j.printf("initialised new weights: %s\n", strings.Join(j.model.NewHead, ", "))
+	}
+	j.printf("%s\n", runlog.FormatParamReport(total, trainable))
+	if cfg.Verbose {
+		j.printf("%s", runlog.FormatModuleReport(moduleCounts(j.model.P)))
+	}
+	j.printf("data: %d training, %d evaluation examples; %d steps (%d per epoch), batch %d×%d accumulation\n",
+		len(j.train), len(j.eval), j.total, j.stepsEpoch, cfg.BatchSize, cfg.GradAccum)
+
+	start := time.Now().Add(-time.Duration(rec.Elapsed * float64(time.Second)))
+	prog := runlog.NewProgress(j.w, "train", j.total)
+	interrupted := false
+	save := func() error {
+		rec.Elapsed = time.Since(start).Seconds()
+		return tr.SaveState(ckpt, rec)
+	}
+	var lossSum float64
+	var lossN int
+	stop := false
+	for epoch := rec.Epoch; epoch < cfg.Epochs || (cfg.MaxSteps > 0 && tr.Step() < j.total); epoch++ {
+		batches, err := data.MakeBatches(j.train, cfg.BatchSize, j.buckets, j.tok.PadID(), true, cfg.Seed+int64(epoch), cfg.GroupByLength)
+		if err != nil {
+			return nil, err
+		}
+		first := 0
+		if epoch == rec.Epoch {
+			first = rec.Batch
+		}
+		for bi := first; bi < len(batches) && tr.Step() < j.total; bi++ {
+			st, err := tr.TrainStep(batchTensors(batches[bi]))
+			if err != nil {
+				return nil, err
+			}
+			if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
+				return nil, fmt.Errorf("training diverged at step %d (loss %v); try a lower --lr", tr.Step(), st.Loss)
+			}
+			lossSum += st.Loss
+			lossN++
+			if !st.Applied {
+				continue
+			}
+			step := tr.Step()
+			prog.Update(step, runlog.Field{Key: "loss", Value: fmt.Sprintf("%.4f", st.Loss)}, runlog.Field{Key: "lr", Value: fmt.Sprintf("%.2e", st.LR)})
+			rec.Epoch, rec.Batch = epoch, bi+1
+			if step%cfg.LoggingSteps == 0 || step == j.total {
+				if err := j.log.Write(map[string]any{"kind": "train", "step": step, "epoch": float64(epoch) + float64(bi+1)/float64(len(batches)),
+					"loss": lossSum / float64(lossN), "lr": st.LR, "grad_norm": st.GradNorm, "elapsed": time.Since(start).Seconds()}); err != nil {
+					return nil, err
+				}
+				lossSum, lossN = 0, 0
+			}
+			if cfg.EvalSteps > 0 && step%cfg.EvalSteps == 0 {
+				if stop, err = j.evaluate(&rec, step, float64(epoch)+float64(bi+1)/float64(len(batches))); err != nil {
+					return nil, err
+				}
+			}
+			if ctx.Err() != nil {
+				interrupted = true
+				break
+			}
+			if step%cfg.SaveSteps == 0 {
+				if err := save(); err != nil {
+					return nil, err
+				}
+			}
+			if stop {
+				break
+			}
+		}
+		if interrupted || stop {
+			break
+		}
+		if err := tr.Flush(); err != nil {
+			return nil, err
+		}
+		rec.Epoch, rec.Batch = epoch+1, 0
+		if cfg.EvalSteps == 0 || tr.Step()%cfg.EvalSteps != 0 {
+			var err error
+			if stop, err = j.evaluate(&rec, tr.Step(), float64(epoch+1)); err != nil {
+				return nil, err
+			}
+		}
+		if err := save(); err != nil {
+			return nil, err
+		}
+		if stop {
+			j.printf("early stopping: no improvement in %s for %d evaluations\n", cfg.MetricForBest, cfg.Patience)
+			break
+		}
+	}
+	prog.Done()
+	if interrupted {
+		if err := save(); err != nil {
+			return nil, err
+		}
+		j.printf("interrupted at step %d: checkpoint saved in %s\n", tr.Step(), ckpt)
+		return nil, ErrInterrupted
+	}
+	if err := runlog.PlotMetrics(filepath.Join(cfg.Out, MetricsFile), filepath.Join(cfg.Out, PlotFile)); err != nil {
+		j.printf("warning: plotting: %v\n", err)
+	}
+	res := &Result{Best: rec.BestEval, BestStep: rec.BestStep, Steps: tr.Step(), TrainExamples: len(j.train), EvalExamples: len(j.eval),
+		TotalParams: total, TrainableParams: trainable, Compilations: tr.Compilations(), TrainTime: time.Since(start),
+		PeakRSS: runlog.PeakRSS(), ModelDir: filepath.Join(cfg.Out, ModelDirName)}
+	summary := map[string]any{"best_step": rec.BestStep, "metric_for_best": cfg.MetricForBest, "steps": res.Steps,
+		"train_examples": res.TrainExamples, "eval_examples": res.EvalExamples, "trainable_params": trainable, "total_params": total,
+		"graph_compilations": res.Compilations, "train_seconds": res.TrainTime.Seconds(), "peak_rss_bytes": res.PeakRSS, "method": j.meth.Name()}
+	for k, v := range rec.BestEval {
+		summary["eval_"+k] = v
+	}
+	b, _ := json.MarshalIndent(summary, "", "  ")
+	if err := writeAtomic(filepath.Join(cfg.Out, EvalFile), b); err != nil {
+		return nil, err
+	}
+	j.printf("done: %d steps in %s; best %s %.4f at step %d; graph compilations: %d; peak RSS %s\n", res.Steps,
+		runlog.FormatDuration(res.TrainTime), cfg.MetricForBest, rec.Best, rec.BestStep, res.Compilations, runlog.FormatBytes(res.PeakRSS))
+	j.printf("model saved in %s\n", res.ModelDir)
+	return res, nil
+}
+
+// evaluate runs the eval set, logs it, keeps the model if it is the best so
+// far, and reports whether early stopping triggers.
+func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, error) {
+	cfg := &j.cfg
+	met, _, err := evaluateEncoded(j.trainer, j.eval, j.buckets, j.tok.PadID(), cfg.BatchSize, len(j.model.Labels()))
+	if err != nil {
+		return false, err
+	}
+	r := map[string]any{"kind": "eval", "step": step, "epoch": epoch}
+	for k, v := range met {
+		r["eval_"+k] = v
+	}
+	if err := j.log.Write(r); err != nil {
+		return false, err
+	}
+	j.printf("eval step %d: loss %.4f accuracy %.4f macro_f1 %.4f\n", step, met["loss"], met["accuracy"], met["macro_f1"])
+	v := met[cfg.MetricForBest]
+	better := !rec.HasBest || (cfg.MetricForBest == "loss" && v < rec.Best) || (cfg.MetricForBest != "loss" && v > rec.Best)
+	if better {
+		rec.Best, rec.BestStep, rec.BestEval, rec.HasBest, rec.BadEvals = v, step, met, true, 0
+		dst := filepath.Join(cfg.Out, ModelDirName)
+		tmp := dst + ".tmp"
+		os.RemoveAll(tmp)
+		if err := j.meth.Save(j.model, tmp); err != nil {
+			os.RemoveAll(tmp)
+			return false, fmt.Errorf("saving model: %w", err)
+		}
+		if err := writeMethodInfo(tmp, j.meth.Name(), j.cfg.Model); err != nil {
+			return false, err
+		}
+		if err := checkpoint.ReplaceDir(tmp, dst); err != nil {
+			return false, err
+		}
+		return false, nil
+	}
+	rec.BadEvals++
+	return cfg.Patience > 0 && rec.BadEvals >= cfg.Patience, nil
+}

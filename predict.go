@@ -1,0 +1,186 @@
+package gotune
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gotune/gotune/checkpoint"
+	"github.com/gotune/gotune/classify"
+	"github.com/gotune/gotune/data"
+	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/runlog"
+	"github.com/gotune/gotune/tokenizer"
+)
+
+// Predictor runs a saved model (whatever method produced it) on data.
+type Predictor struct {
+	// Model is the loaded classifier.
+	Model  *classify.Classifier
+	tok    *tokenizer.Tokenizer
+	runner *classify.Runner
+	// MaxLen is the truncation length (default 128, capped by the model).
+	MaxLen int
+	// BatchSize is the inference batch size (default 32).
+	BatchSize int
+}
+
+// LoadPredictor loads a model saved by a run (or any Hugging Face
+// sequence-classification folder) on the named backend ("" for default).
+func LoadPredictor(dir, backend string) (*Predictor, error) {
+	dir, err := checkpoint.Resolve(dir)
+	if err != nil {
+		return nil, err
+	}
+	mi, err := readMethodInfo(dir)
+	if err != nil {
+		return nil, err
+	}
+	if mi.Method != "full" {
+		return nil, fmt.Errorf("%s was saved by method %q, which this build cannot load", dir, mi.Method)
+	}
+	m, err := classify.Load(dir, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.NewHead) > 0 {
+		return nil, fmt.Errorf("%s has no trained classification head (missing %s): train it first", dir, m.NewHead[0])
+	}
+	var tok *tokenizer.Tokenizer
+	if hasTokenizer(dir) {
+		if tok, err = tokenizer.Load(dir); err != nil {
+			return nil, err
+		}
+	}
+	be, err := engine.New(backend)
+	if err != nil {
+		return nil, err
+	}
+	r, err := m.NewRunner(be)
+	if err != nil {
+		return nil, err
+	}
+	return &Predictor{Model: m, tok: tok, runner: r, MaxLen: min(128, m.Cfg.MaxPositionEmbeddings), BatchSize: 32}, nil
+}
+
+func hasTokenizer(dir string) bool {
+	for _, f := range []string{"tokenizer.json", "vocab.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *Predictor) labels() (*data.LabelSet, error) {
+	return data.LabelSetFromConfig(p.Model.Cfg.ID2Label)
+}
+
+func (p *Predictor) pad() int32 {
+	if p.tok != nil {
+		return p.tok.PadID()
+	}
+	return int32(p.Model.Cfg.PadTokenID)
+}
+
+// Evaluate computes loss, accuracy and macro-F1 on a labelled data file.
+func (p *Predictor) Evaluate(path string, opts data.Options) (map[string]float64, error) {
+	ex, err := data.ReadFile(path, opts, true)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := p.labels()
+	if err != nil {
+		return nil, err
+	}
+	if err := data.CheckLabels(ex, ls, path); err != nil {
+		return nil, err
+	}
+	enc, err := encode(p.tok, ex, ls, p.MaxLen)
+	if err != nil {
+		return nil, err
+	}
+	met, _, err := evaluateEncoded(p.runner, enc, data.DefaultBuckets(p.MaxLen), p.pad(), p.BatchSize, ls.Len())
+	return met, err
+}
+
+// Prediction is one output record of Predict.
+type Prediction struct {
+	Label  string
+	Probs  map[string]float64
+	Logits []float32
+}
+
+// PredictFile classifies every record of in and writes JSONL to out: each
+// input record with "label", "probs" and "logits" added. progress, when not
+// nil, receives a progress bar.
+func (p *Predictor) PredictFile(in, out string, opts data.Options, progress io.Writer) error {
+	ex, err := data.ReadFile(in, opts, false)
+	if err != nil {
+		return err
+	}
+	ls, err := p.labels()
+	if err != nil {
+		return err
+	}
+	enc, err := encode(p.tok, ex, nil, p.MaxLen)
+	if err != nil {
+		return err
+	}
+	var prog *runlog.Progress
+	if progress != nil {
+		prog = runlog.NewProgress(progress, "predict", len(enc))
+	}
+	logits := make([][]float32, len(enc))
+	for start := 0; start < len(enc); start += p.BatchSize * 8 {
+		end := min(len(enc), start+p.BatchSize*8)
+		_, l, err := evaluateEncoded(p.runner, enc[start:end], data.DefaultBuckets(p.MaxLen), p.pad(), p.BatchSize, ls.Len())
+		if err != nil {
+			return err
+		}
+		copy(logits[start:end], l)
+		if prog != nil {
+			prog.Update(end)
+		}
+	}
+	if prog != nil {
+		prog.Done()
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	defer os.Remove(tmp.Name())
+	bw := bufio.NewWriter(tmp)
+	for i, e := range ex {
+		rec := map[string]any{}
+		for k, v := range e.Raw {
+			rec[k] = v
+		}
+		probs := softmax(logits[i])
+		pm := map[string]float64{}
+		for c, pr := range probs {
+			pm[ls.Names[c]] = pr
+		}
+		rec["label"] = ls.Names[argmax(logits[i])]
+		rec["probs"] = pm
+		rec["logits"] = logits[i]
+		b, err := json.Marshal(rec)
+		if err != nil {
+			return fmt.Errorf("%s: %w", e.Source, err)
+		}
+		bw.Write(b)
+		bw.WriteByte('\n')
+	}
+	if err := bw.Flush(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	return os.Rename(tmp.Name(), out)
+}

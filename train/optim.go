@@ -1,0 +1,113 @@
+// Package train is gotune's optimisation core: AdamW with Hugging Face's
+// defaults (no decay on biases and normalisation weights), linear and cosine
+// schedules with warmup, global-norm gradient clipping and gradient
+// accumulation, all inside the compiled step graph; plus the state needed to
+// resume (moments, step, random state). It knows nothing of fine-tuning
+// methods: a method decides which weights are trainable, and frozen weights
+// get neither gradients nor optimizer state.
+package train
+
+import (
+	"fmt"
+	"math"
+	"strings"
+)
+
+// Schedule names a learning-rate schedule.
+type Schedule string
+
+// The learning-rate schedules, as in transformers' get_scheduler.
+const (
+	Linear   Schedule = "linear"
+	Cosine   Schedule = "cosine"
+	Constant Schedule = "constant"
+)
+
+// ParseSchedule checks a schedule name.
+func ParseSchedule(s string) (Schedule, error) {
+	switch Schedule(s) {
+	case Linear, Cosine, Constant:
+		return Schedule(s), nil
+	case "":
+		return Linear, nil
+	}
+	return "", fmt.Errorf("unknown learning-rate schedule %q (valid: linear, cosine, constant)", s)
+}
+
+// Options configure the optimizer.
+type Options struct {
+	// LR is the peak learning rate.
+	LR float64
+	// WeightDecay is AdamW's decoupled weight decay (0.0 like the Trainer's default).
+	WeightDecay float64
+	// Beta1, Beta2 and Eps are Adam's constants (0.9, 0.999, 1e-8 when zero).
+	Beta1, Beta2, Eps float64
+	// MaxGradNorm clips the global gradient norm (0 disables).
+	MaxGradNorm float64
+	// Schedule, WarmupSteps and TotalSteps shape the learning rate.
+	Schedule    Schedule
+	WarmupSteps int
+	TotalSteps  int
+	// GradAccum is the number of micro-batches per optimizer step (≥ 1).
+	GradAccum int
+	// NoDecay reports weights exempt from weight decay; nil means
+	// DefaultNoDecay.
+	NoDecay func(name string) bool
+	// LRScale, when not nil, scales the learning rate of a weight (for
+	// example LoRA+'s larger rate for B matrices).
+	LRScale func(name string) float64
+}
+
+// DefaultNoDecay exempts biases and normalisation weights from weight
+// decay, as the Hugging Face Trainer does.
+func DefaultNoDecay(name string) bool {
+	l := strings.ToLower(name)
+	return strings.HasSuffix(l, ".bias") || strings.Contains(l, "layernorm") || strings.Contains(l, "layer_norm") ||
+		strings.Contains(l, "norm.weight") || strings.HasSuffix(l, "ln_1.weight") || strings.HasSuffix(l, "ln_2.weight") || strings.HasSuffix(l, "ln_f.weight")
+}
+
+func (o *Options) defaults() {
+	if o.Beta1 == 0 {
+		o.Beta1 = 0.9
+	}
+	if o.Beta2 == 0 {
+		o.Beta2 = 0.999
+	}
+	if o.Eps == 0 {
+		o.Eps = 1e-8
+	}
+	if o.GradAccum < 1 {
+		o.GradAccum = 1
+	}
+	if o.Schedule == "" {
+		o.Schedule = Linear
+	}
+	if o.NoDecay == nil {
+		o.NoDecay = DefaultNoDecay
+	}
+}
+
+// LRAt returns the learning rate used for optimizer step `step` (0-based),
+// matching transformers' schedules with warmup.
+func (o *Options) LRAt(step int) float64 {
+	if o.WarmupSteps > 0 && step < o.WarmupSteps {
+		return o.LR * float64(step) / float64(o.WarmupSteps)
+	}
+	switch o.Schedule {
+	case Constant:
+		return o.LR
+	case Cosine:
+		span := o.TotalSteps - o.WarmupSteps
+		if span <= 0 {
+			return o.LR
+		}
+		progress := float64(step-o.WarmupSteps) / float64(span)
+		return o.LR * math.Max(0, 0.5*(1+math.Cos(math.Pi*progress)))
+	default:
+		span := o.TotalSteps - o.WarmupSteps
+		if span <= 0 {
+			return o.LR
+		}
+		return o.LR * math.Max(0, float64(o.TotalSteps-step)/float64(span))
+	}
+}

@@ -1,0 +1,322 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/gotune/gotune/nn"
+)
+
+// Model is what the trainer optimises: weights and a loss over a batch of
+// input tensors.
+type Model interface {
+	// Params returns the weights; those marked trainable are optimised.
+	Params() *nn.Params
+	// Loss builds the scalar loss and the model's output (e.g. logits).
+	Loss(g *Graph, inputs []*Node, training bool) (loss, output *Node)
+}
+
+// Trainer runs optimisation steps on a Model.
+type Trainer struct {
+	backend compute.Backend
+	model   Model
+	opts    Options
+	params  *nn.Params
+	// names of the trainable weights, sorted.
+	names   []string
+	m, v    []*model.Variable
+	acc     []*model.Variable
+	step    int // optimizer steps done
+	micro   int // micro-batches accumulated toward the next step
+	stepE   *model.Exec
+	accE    *model.Exec
+	applyE  *model.Exec
+	evalE   *model.Exec
+	shapes  map[string]bool
+	lastLR  float64
+	lastGN  float64
+	evalShp map[string]bool
+}
+
+// Stats are what one optimizer step reports.
+type Stats struct {
+	Loss     float64
+	GradNorm float64
+	LR       float64
+	// Applied is true when the step updated the weights (the last
+	// micro-batch of an accumulation).
+	Applied bool
+}
+
+// New prepares a trainer: it collects the trainable weights and creates
+// their AdamW moments (frozen weights get none).
+func New(backend compute.Backend, m Model, opts Options) (*Trainer, error) {
+	opts.defaults()
+	p := m.Params()
+	t := &Trainer{backend: backend, model: m, opts: opts, params: p, shapes: map[string]bool{}, evalShp: map[string]bool{}}
+	for _, n := range p.Names() {
+		if p.Trainable(n) {
+			t.names = append(t.names, n)
+		}
+	}
+	if len(t.names) == 0 {
+		return nil, fmt.Errorf("nothing to train: every weight is frozen")
+	}
+	sort.Strings(t.names)
+	store := p.Store()
+	zeros := func(path string, shape []int) (*model.Variable, error) {
+		if v := store.GetVariable(path); v != nil {
+			return v, nil
+		}
+		v, err := store.CreateVariable(path, tensors.FromShape(nn.ShapeOf(shape...)))
+		if err != nil {
+			return nil, err
+		}
+		v.SetTrainable(false)
+		return v, nil
+	}
+	for _, n := range t.names {
+		mv, err := zeros("/#adam_m/"+n, p.Shape(n))
+		if err != nil {
+			return nil, err
+		}
+		vv, err := zeros("/#adam_v/"+n, p.Shape(n))
+		if err != nil {
+			return nil, err
+		}
+		t.m = append(t.m, mv)
+		t.v = append(t.v, vv)
+		if opts.GradAccum > 1 {
+			av, err := zeros("/#grad_acc/"+n, p.Shape(n))
+			if err != nil {
+				return nil, err
+			}
+			t.acc = append(t.acc, av)
+		}
+	}
+	var err error
+	if opts.GradAccum == 1 {
+		t.stepE, err = model.NewExec(backend, store, t.stepGraph)
+	} else {
+		t.accE, err = model.NewExec(backend, store, t.accGraph)
+		if err == nil {
+			t.applyE, err = model.NewExec(backend, store, t.applyGraph)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.evalE, err = model.NewExec(backend, store, func(s *model.Scope, xs []*Node) []*Node {
+		loss, out := m.Loss(xs[0].Graph(), xs, false)
+		return []*Node{loss, out}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range []*model.Exec{t.stepE, t.accE, t.evalE} {
+		if e != nil {
+			e.SetMaxCache(64)
+		}
+	}
+	return t, nil
+}
+
+// TrainableNames returns the names of the weights being trained.
+func (t *Trainer) TrainableNames() []string { return t.names }
+
+// Step returns the number of optimizer steps done.
+func (t *Trainer) Step() int { return t.step }
+
+// SetStep sets the optimizer step counter (when resuming).
+func (t *Trainer) SetStep(s int) { t.step = s }
+
+// Options returns the trainer's options (with defaults filled in).
+func (t *Trainer) Options() Options { return t.opts }
+
+// Compilations returns how many distinct input shapes the training and
+// evaluation graphs were compiled for.
+func (t *Trainer) Compilations() int { return len(t.shapes) + len(t.evalShp) }
+
+func shapeKey(inputs []*tensors.Tensor) string {
+	k := ""
+	for _, x := range inputs {
+		k += x.Shape().String() + ";"
+	}
+	return k
+}
+
+// gradients returns the loss and the gradients of the trainable weights.
+func (t *Trainer) gradients(xs []*Node) (loss *Node, grads []*Node) {
+	g := xs[0].Graph()
+	loss, _ = t.model.Loss(g, xs, true)
+	ws := make([]*Node, len(t.names))
+	for i, n := range t.names {
+		ws[i] = t.params.Var(n).NodeValue(g)
+	}
+	return loss, Gradient(loss, ws...)
+}
+
+// update applies clipping and AdamW to grads, given lr and the 1-based
+// step number t as scalar nodes; it returns the pre-clip global norm.
+func (t *Trainer) update(grads []*Node, lr, step *Node) *Node {
+	g := lr.Graph()
+	o := t.opts
+	var sq *Node
+	for _, gr := range grads {
+		s := ReduceAllSum(Square(gr))
+		if sq == nil {
+			sq = s
+		} else {
+			sq = Add(sq, s)
+		}
+	}
+	norm := Sqrt(sq)
+	scale := ScalarOne(g, dtypes.Float32)
+	if o.MaxGradNorm > 0 {
+		scale = Min(scale, Div(Scalar(g, dtypes.Float32, o.MaxGradNorm), AddScalar(norm, 1e-6)))
+	}
+	bc1 := OneMinus(Pow(Scalar(g, dtypes.Float32, o.Beta1), step))
+	bc2 := OneMinus(Pow(Scalar(g, dtypes.Float32, o.Beta2), step))
+	for i, n := range t.names {
+		pv := t.params.Var(n)
+		p := pv.NodeValue(g)
+		gr := Mul(grads[i], scale)
+		lrI := lr
+		if o.LRScale != nil {
+			if s := o.LRScale(n); s != 1 {
+				lrI = MulScalar(lr, s)
+			}
+		}
+		if o.WeightDecay > 0 && !o.NoDecay(n) {
+			p = Mul(p, OneMinus(MulScalar(lrI, o.WeightDecay)))
+		}
+		m := Add(MulScalar(t.m[i].NodeValue(g), o.Beta1), MulScalar(gr, 1-o.Beta1))
+		v := Add(MulScalar(t.v[i].NodeValue(g), o.Beta2), MulScalar(Square(gr), 1-o.Beta2))
+		denom := AddScalar(Div(Sqrt(v), Sqrt(bc2)), o.Eps)
+		p = Sub(p, Mul(Div(lrI, bc1), Div(m, denom)))
+		t.m[i].SetValueGraph(m)
+		t.v[i].SetValueGraph(v)
+		pv.SetValueGraph(p)
+	}
+	return norm
+}
+
+// stepGraph: inputs..., lr, step → loss, grad norm (no accumulation).
+func (t *Trainer) stepGraph(s *model.Scope, xs []*Node) []*Node {
+	n := len(xs)
+	loss, grads := t.gradients(xs[:n-2])
+	norm := t.update(grads, xs[n-2], xs[n-1])
+	return []*Node{loss, norm}
+}
+
+// accGraph: inputs... → loss; adds gradients / GradAccum to the accumulators.
+func (t *Trainer) accGraph(s *model.Scope, xs []*Node) []*Node {
+	loss, grads := t.gradients(xs)
+	g := xs[0].Graph()
+	inv := 1 / float64(t.opts.GradAccum)
+	for i, gr := range grads {
+		t.acc[i].SetValueGraph(Add(t.acc[i].NodeValue(g), MulScalar(gr, inv)))
+	}
+	return []*Node{loss}
+}
+
+// applyGraph: lr, step → grad norm; applies and clears the accumulators.
+func (t *Trainer) applyGraph(s *model.Scope, lr, step *Node) *Node {
+	g := lr.Graph()
+	grads := make([]*Node, len(t.acc))
+	for i, a := range t.acc {
+		grads[i] = a.NodeValue(g)
+		a.SetValueGraph(ZerosLike(grads[i]))
+	}
+	return t.update(grads, lr, step)
+}
+
+// TrainStep runs one micro-batch: forward, backward and, on the last
+// micro-batch of an accumulation, the optimizer update.
+func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
+	t.shapes[shapeKey(inputs)] = true
+	lr := t.opts.LRAt(t.step)
+	lrT := tensors.FromValue(float32(lr))
+	stepT := tensors.FromValue(float32(t.step + 1))
+	args := make([]any, len(inputs))
+	for i, x := range inputs {
+		args[i] = x
+	}
+	if t.opts.GradAccum == 1 {
+		out, err := t.stepE.Exec(append(args, lrT, stepT)...)
+		if err != nil {
+			return Stats{}, fmt.Errorf("training step %d: %w", t.step+1, err)
+		}
+		t.step++
+		return Stats{Loss: scalar(out[0]), GradNorm: scalar(out[1]), LR: lr, Applied: true}, nil
+	}
+	out, err := t.accE.Exec(args...)
+	if err != nil {
+		return Stats{}, fmt.Errorf("training step %d: %w", t.step+1, err)
+	}
+	st := Stats{Loss: scalar(out[0]), LR: lr}
+	t.micro++
+	if t.micro == t.opts.GradAccum {
+		out, err := t.applyE.Exec(lrT, stepT)
+		if err != nil {
+			return Stats{}, fmt.Errorf("optimizer step %d: %w", t.step+1, err)
+		}
+		t.micro = 0
+		t.step++
+		st.GradNorm, st.Applied = scalar(out[0]), true
+	}
+	return st, nil
+}
+
+// Evaluate runs the model without dropout and returns the loss and output.
+func (t *Trainer) Evaluate(inputs []*tensors.Tensor) (loss float64, output *tensors.Tensor, err error) {
+	t.evalShp[shapeKey(inputs)] = true
+	args := make([]any, len(inputs))
+	for i, x := range inputs {
+		args[i] = x
+	}
+	out, err := t.evalE.Exec(args...)
+	if err != nil {
+		return 0, nil, fmt.Errorf("evaluation: %w", err)
+	}
+	return scalar(out[0]), out[1], nil
+}
+
+func scalar(t *tensors.Tensor) float64 {
+	var v float64
+	t.ConstFlatData(func(flat any) {
+		switch f := flat.(type) {
+		case []float32:
+			v = float64(f[0])
+		case []float64:
+			v = f[0]
+		}
+	})
+	if math.IsNaN(v) {
+		return math.NaN()
+	}
+	return v
+}
+
+// Flush applies a partial gradient accumulation (at the end of an epoch
+// whose batch count is not a multiple of GradAccum); it does nothing when
+// no micro-batch is pending.
+func (t *Trainer) Flush() error {
+	if t.micro == 0 {
+		return nil
+	}
+	lr := t.opts.LRAt(t.step)
+	if _, err := t.applyE.Exec(tensors.FromValue(float32(lr)), tensors.FromValue(float32(t.step+1))); err != nil {
+		return fmt.Errorf("optimizer step %d: %w", t.step+1, err)
+	}
+	t.micro = 0
+	t.step++
+	return nil
+}
