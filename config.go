@@ -1,12 +1,18 @@
 package gotune
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gotune/gotune/method/feature"
+	"github.com/gotune/gotune/method/freeze"
+	"github.com/gotune/gotune/methods"
 )
 
 // Config is everything a training run needs. Its YAML form is what
@@ -22,8 +28,20 @@ type Config struct {
 	EvalSplit float64 `yaml:"eval_split"`
 	// Out is the run folder.
 	Out string `yaml:"out"`
-	// Method is the fine-tuning method ("full", ...).
+	// Method is the fine-tuning method ("full", "feature", ...).
 	Method string `yaml:"method"`
+	// Feature configures --method feature: pooling (pooler, cls, mean,
+	// cls-concat), layers for cls-concat, head (linear, mlp), head_hidden,
+	// dropout on the features, export_full.
+	Feature feature.Config `yaml:"feature"`
+	// Freeze, TrainModules, TrainRegex, FreezeRegex and TrainLast choose
+	// what trains under --method freeze (see freeze.Config); with none set
+	// the last 2 layers, the pooler and the classifier train.
+	Freeze       string `yaml:"freeze,omitempty"`
+	TrainModules string `yaml:"train_modules,omitempty"`
+	TrainRegex   string `yaml:"train_regex,omitempty"`
+	FreezeRegex  string `yaml:"freeze_regex,omitempty"`
+	TrainLast    int    `yaml:"train_last,omitempty"`
 
 	TextField     string `yaml:"text_field"`
 	TextPairField string `yaml:"text_pair_field,omitempty"`
@@ -67,7 +85,7 @@ func DefaultConfig() Config {
 		Method: "full", EvalSplit: 0.1, TextField: "text", LabelField: "label", MaxLen: 128,
 		Epochs: 3, LR: 2e-5, BatchSize: 32, GradAccum: 1, Schedule: "linear", WarmupRatio: 0,
 		WeightDecay: 0, MaxGradNorm: 1.0, Seed: 42, Dropout: -1, LoggingSteps: 10, SaveSteps: 200,
-		MetricForBest: "accuracy",
+		MetricForBest: "accuracy", Feature: feature.Config{Pooling: "cls", Head: "linear", Layers: 4, HeadHidden: 256, Dropout: 0.1},
 	}
 }
 
@@ -82,9 +100,47 @@ func LoadConfigFile(path string, base Config) (Config, error) {
 	dec.KnownFields(true)
 	cfg := base
 	if err := dec.Decode(&cfg); err != nil && err.Error() != "EOF" {
+		var te *yaml.TypeError
+		if errors.As(err, &te) && len(te.Errors) > 0 {
+			return base, configError(path, te.Errors)
+		}
 		return base, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// configError turns yaml.v3's multi-line type errors ("line 3: field foo
+// not found in type gotune.Config") into one line naming the file and line
+// of the first problem.
+func configError(path string, errs []string) error {
+	msg := errs[0]
+	line := ""
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, tail, ok := strings.Cut(rest, ": "); ok {
+			line, msg = ":"+n, tail
+		}
+	}
+	if key, ok := strings.CutPrefix(msg, "field "); ok {
+		if k, _, ok := strings.Cut(key, " not found in type"); ok {
+			msg = fmt.Sprintf("unknown key %q (valid keys: %s)", k, strings.Join(configKeys(), ", "))
+		}
+	}
+	if len(errs) > 1 {
+		msg += fmt.Sprintf(" (and %d more problems)", len(errs)-1)
+	}
+	return fmt.Errorf("%s%s: %s", path, line, msg)
+}
+
+// configKeys lists the YAML keys of Config.
+func configKeys() []string {
+	var keys []string
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		if k, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); k != "" && k != "-" {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // Validate checks the config and names the first bad field.
@@ -116,6 +172,10 @@ func (c *Config) Validate() error {
 	default:
 		return fmt.Errorf("metric_for_best %q is not one of accuracy, macro_f1, loss", c.MetricForBest)
 	}
+	// The method's own settings (syntax only; names are checked against the model later).
+	if _, err := methods.New(c.Method, c.methodOptions()); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -143,4 +203,10 @@ func (c *Config) absPaths() {
 			c.Model = a
 		}
 	}
+}
+
+// methodOptions collects the method settings of the config.
+func (c *Config) methodOptions() methods.Options {
+	return methods.Options{Seed: uint64(c.Seed), Feature: c.Feature, Freeze: freeze.Config{Freeze: c.Freeze,
+		Train: c.TrainModules, TrainRegex: c.TrainRegex, FreezeRegex: c.FreezeRegex, TrainLast: c.TrainLast}}
 }

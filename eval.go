@@ -22,31 +22,45 @@ type evaluator interface {
 	Evaluate(inputs []*tensors.Tensor) (loss float64, output *tensors.Tensor, err error)
 }
 
+// encodedLabels returns the label ids of examples (-1 for unlabelled).
+func encodedLabels(ex []data.Encoded) []int32 {
+	out := make([]int32, len(ex))
+	for i, e := range ex {
+		out[i] = e.Label
+	}
+	return out
+}
+
 // evaluateEncoded runs every example through ev and returns metrics
 // (loss, accuracy, macro_f1) for labelled examples and the logits of every
 // example, in input order.
 func evaluateEncoded(ev evaluator, ex []data.Encoded, buckets []int, pad int32, batchSize, numLabels int) (map[string]float64, [][]float32, error) {
-	logits := make([][]float32, len(ex))
-	batches, err := data.MakeBatches(ex, batchSize, buckets, pad, false, 0, true)
+	bs, err := tokenBatches(ex, batchSize, buckets, pad, false, 0, true)
 	if err != nil {
 		return nil, nil, err
 	}
+	return evaluateBatches(ev, bs, encodedLabels(ex), numLabels)
+}
+
+// evaluateBatches runs batches covering examples with the given labels.
+func evaluateBatches(ev evaluator, batches []batch, labels []int32, numLabels int) (map[string]float64, [][]float32, error) {
+	logits := make([][]float32, len(labels))
 	var lossSum float64
 	var lossN int
 	for _, b := range batches {
-		loss, out, err := ev.Evaluate(batchTensors(b))
+		loss, out, err := ev.Evaluate(b.inputs)
 		if err != nil {
 			return nil, nil, err
 		}
 		flat := make([]float32, out.Size())
 		out.ConstFlatData(func(f any) { copy(flat, f.([]float32)) })
 		labelled := 0
-		for r := 0; r < b.B; r++ {
-			if b.Index[r] < 0 {
+		for r, idx := range b.index {
+			if idx < 0 {
 				continue
 			}
-			logits[b.Index[r]] = flat[r*numLabels : (r+1)*numLabels]
-			if b.Labels[r] >= 0 {
+			logits[idx] = flat[r*numLabels : (r+1)*numLabels]
+			if labels[idx] >= 0 {
 				labelled++
 			}
 		}
@@ -60,9 +74,9 @@ func evaluateEncoded(ev evaluator, ex []data.Encoded, buckets []int, pad int32, 
 		met["loss"] = lossSum / float64(lossN)
 	}
 	var gold, pred []int
-	for i, e := range ex {
-		if e.Label >= 0 {
-			gold = append(gold, int(e.Label))
+	for i, l := range labels {
+		if l >= 0 {
+			gold = append(gold, int(l))
 			pred = append(pred, argmax(logits[i]))
 		}
 	}

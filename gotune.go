@@ -100,6 +100,14 @@ type job struct {
 	log        *runlog.MetricsLog
 	stepsEpoch int
 	total      int
+	// feature-based runs train the head on cached features.
+	feat      method.Featurizer
+	trainFeat *featureSet
+	evalFeat  *featureSet
+	// extractTime is the time spent computing features (first epoch).
+	extractTime time.Duration
+	// featureExecs counts backbone executions for features.
+	featureExecs int
 }
 
 // Train runs a fine-tuning job and reports progress to w.
@@ -191,7 +199,7 @@ func (j *job) setup() error {
 		return err
 	}
 	j.buckets = data.DefaultBuckets(cfg.MaxLen)
-	if j.meth, err = methods.New(cfg.Method); err != nil {
+	if j.meth, err = methods.New(cfg.Method, cfg.methodOptions()); err != nil {
 		return err
 	}
 	if err := j.meth.Prepare(m); err != nil {
@@ -217,7 +225,12 @@ func (j *job) setup() error {
 	if warm == 0 {
 		warm = int(math.Ceil(cfg.WarmupRatio * float64(j.total)))
 	}
-	j.trainer, err = train.New(j.be, m, train.Options{
+	var tm train.Model = m
+	if fz, ok := j.meth.(method.Featurizer); ok {
+		j.feat = fz
+		tm = &headModel{m: m, f: fz}
+	}
+	j.trainer, err = train.New(j.be, tm, train.Options{
 		LR: cfg.LR, WeightDecay: cfg.WeightDecay, MaxGradNorm: cfg.MaxGradNorm, Schedule: sched,
 		WarmupSteps: warm, TotalSteps: j.total, GradAccum: cfg.GradAccum,
 	})
@@ -276,6 +289,41 @@ func encode(tok *tokenizer.Tokenizer, ex []data.Example, labels *data.LabelSet, 
 	return out, nil
 }
 
+// batch is one batch of model inputs; index maps rows to examples (-1 for
+// padding rows).
+type batch struct {
+	inputs []*tensors.Tensor
+	index  []int
+}
+
+// trainBatches returns the shuffled batches of an epoch.
+func (j *job) trainBatches(epoch int) ([]batch, error) {
+	if j.feat != nil {
+		return j.trainFeat.batches(j.cfg.BatchSize, true, j.cfg.Seed+int64(epoch)), nil
+	}
+	return tokenBatches(j.train, j.cfg.BatchSize, j.buckets, j.tok.PadID(), true, j.cfg.Seed+int64(epoch), j.cfg.GroupByLength)
+}
+
+// evalBatches returns the evaluation batches.
+func (j *job) evalBatches() ([]batch, error) {
+	if j.feat != nil {
+		return j.evalFeat.batches(j.cfg.BatchSize, false, 0), nil
+	}
+	return tokenBatches(j.eval, j.cfg.BatchSize, j.buckets, j.tok.PadID(), false, 0, true)
+}
+
+func tokenBatches(ex []data.Encoded, size int, buckets []int, pad int32, shuffle bool, seed int64, group bool) ([]batch, error) {
+	bs, err := data.MakeBatches(ex, size, buckets, pad, shuffle, seed, group)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]batch, len(bs))
+	for i, b := range bs {
+		out[i] = batch{inputs: batchTensors(b), index: b.Index}
+	}
+	return out, nil
+}
+
 func batchTensors(b data.Batch) []*tensors.Tensor {
 	return []*tensors.Tensor{
 		tensors.FromFlatDataAndDimensions(b.IDs, b.B, b.L),
@@ -309,6 +357,11 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		len(j.train), len(j.eval), j.total, j.stepsEpoch, cfg.BatchSize, cfg.GradAccum)
 
 	start := time.Now().Add(-time.Duration(rec.Elapsed * float64(time.Second)))
+	if j.feat != nil {
+		if err := j.extractFeatures(); err != nil {
+			return nil, err
+		}
+	}
 	prog := runlog.NewProgress(j.w, "train", j.total)
 	interrupted := false
 	save := func() error {
@@ -319,7 +372,8 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	var lossN int
 	stop := false
 	for epoch := rec.Epoch; epoch < cfg.Epochs || (cfg.MaxSteps > 0 && tr.Step() < j.total); epoch++ {
-		batches, err := data.MakeBatches(j.train, cfg.BatchSize, j.buckets, j.tok.PadID(), true, cfg.Seed+int64(epoch), cfg.GroupByLength)
+		epochStart := time.Now()
+		batches, err := j.trainBatches(epoch)
 		if err != nil {
 			return nil, err
 		}
@@ -328,7 +382,7 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 			first = rec.Batch
 		}
 		for bi := first; bi < len(batches) && tr.Step() < j.total; bi++ {
-			st, err := tr.TrainStep(batchTensors(batches[bi]))
+			st, err := tr.TrainStep(batches[bi].inputs)
 			if err != nil {
 				return nil, err
 			}
@@ -374,6 +428,14 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		if err := tr.Flush(); err != nil {
 			return nil, err
 		}
+		secs := time.Since(epochStart).Seconds()
+		if epoch == 0 {
+			secs += j.extractTime.Seconds()
+		}
+		if err := j.log.Write(map[string]any{"kind": "epoch", "epoch": epoch + 1, "step": tr.Step(), "seconds": secs}); err != nil {
+			return nil, err
+		}
+		j.printf("epoch %d: %.1f s\n", epoch+1, secs)
 		rec.Epoch, rec.Batch = epoch+1, 0
 		if cfg.EvalSteps == 0 || tr.Step()%cfg.EvalSteps != 0 {
 			var err error
@@ -423,7 +485,11 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 // far, and reports whether early stopping triggers.
 func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, error) {
 	cfg := &j.cfg
-	met, _, err := evaluateEncoded(j.trainer, j.eval, j.buckets, j.tok.PadID(), cfg.BatchSize, len(j.model.Labels()))
+	bs, err := j.evalBatches()
+	if err != nil {
+		return false, err
+	}
+	met, _, err := evaluateBatches(j.trainer, bs, encodedLabels(j.eval), len(j.model.Labels()))
 	if err != nil {
 		return false, err
 	}

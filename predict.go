@@ -12,6 +12,7 @@ import (
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/method/feature"
 	"github.com/gotune/gotune/runlog"
 	"github.com/gotune/gotune/tokenizer"
 )
@@ -39,19 +40,39 @@ func LoadPredictor(dir, backend string) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	if mi.Method != "full" {
+	var m *classify.Classifier
+	tokDir := dir
+	switch mi.Method {
+	case "full", "freeze":
+		if m, err = classify.Load(dir, nil, 0); err != nil {
+			return nil, err
+		}
+	case "feature":
+		meth, base, id2label, head, err := feature.Load(dir)
+		if err != nil {
+			return nil, err
+		}
+		ls, err := data.LabelSetFromConfig(id2label)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, feature.ConfigFile), err)
+		}
+		if m, err = classify.Load(base, ls.Names, 0); err != nil {
+			return nil, fmt.Errorf("loading the base model of %s: %w", dir, err)
+		}
+		if err := meth.Attach(m, head); err != nil {
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
+		m.NewHead = nil
+		tokDir = base
+	default:
 		return nil, fmt.Errorf("%s was saved by method %q, which this build cannot load", dir, mi.Method)
-	}
-	m, err := classify.Load(dir, nil, 0)
-	if err != nil {
-		return nil, err
 	}
 	if len(m.NewHead) > 0 {
 		return nil, fmt.Errorf("%s has no trained classification head (missing %s): train it first", dir, m.NewHead[0])
 	}
 	var tok *tokenizer.Tokenizer
-	if hasTokenizer(dir) {
-		if tok, err = tokenizer.Load(dir); err != nil {
+	if hasTokenizer(tokDir) {
+		if tok, err = tokenizer.Load(tokDir); err != nil {
 			return nil, err
 		}
 	}

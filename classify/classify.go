@@ -38,6 +38,11 @@ type Classifier struct {
 	NewHead []string
 	// Unused lists checkpoint tensors the classifier does not use.
 	Unused []string
+	// Extra names weights that belong to a method, not to the Hugging
+	// Face model; SaveFull leaves them out.
+	Extra map[string]bool
+	// head, when set, replaces BERT's classification head.
+	head func(c *nn.Ctx, hidden *Node, inputs []*Node) *Node
 }
 
 // Load reads the model in dir (a folder or Hub id). When labels is not nil
@@ -153,7 +158,12 @@ func (m *Classifier) ctx(g *Graph, training bool) *nn.Ctx {
 
 // Logits builds the logits [batch, labels] graph.
 func (m *Classifier) Logits(g *Graph, in []*Node, training bool) *Node {
-	return bert.Classify(m.ctx(g, training), m.Cfg, bert.Inputs{IDs: in[InIDs], TypeIDs: in[InTypeIDs], Mask: in[InMask]})
+	c := m.ctx(g, training)
+	if m.head != nil {
+		c.Capture = map[string]*Node{}
+		return m.head(c, m.EncodeGraph(c, in), in)
+	}
+	return bert.Classify(c, m.Cfg, bert.Inputs{IDs: in[InIDs], TypeIDs: in[InTypeIDs], Mask: in[InMask]})
 }
 
 // Loss builds the mean cross-entropy training loss (padding rows, label
@@ -203,7 +213,13 @@ func (m *Classifier) writeInto(dir string) error {
 	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, "config.json"), b); err != nil {
 		return err
 	}
-	ts, err := m.P.Tensors(nil, nil)
+	var names []string
+	for _, n := range m.P.Names() {
+		if !m.Extra[n] {
+			names = append(names, n)
+		}
+	}
+	ts, err := m.P.Tensors(names, nil)
 	if err != nil {
 		return err
 	}
@@ -273,3 +289,66 @@ func (r *Runner) Evaluate(inputs []*tensors.Tensor) (float64, *tensors.Tensor, e
 	out[0].ConstFlatData(func(f any) { loss = float64(f.([]float32)[0]) })
 	return loss, out[1], nil
 }
+
+// New returns a randomly initialised classifier for cfg (Hugging Face's
+// initialisation, seeded); cfg must carry its labels.
+func New(cfg *bert.Config, seed uint64) (*Classifier, error) {
+	if cfg.NumLabels() == 0 {
+		return nil, fmt.Errorf("classify.New: the config has no labels")
+	}
+	m := &Classifier{Cfg: cfg, P: nn.NewParams()}
+	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+	shapes := bert.ParamShapes(cfg, bert.HeadSeqCls, cfg.NumLabels())
+	names := make([]string, 0, len(shapes))
+	for n := range shapes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := m.P.Set(n, shapes[n], bert.InitValue(cfg, n, shapes[n], rng)); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// EncodeGraph runs the encoder (see method.Encoder).
+func (m *Classifier) EncodeGraph(c *nn.Ctx, in []*Node) *Node {
+	return bert.Encode(c, m.Cfg, bert.Inputs{IDs: in[InIDs], TypeIDs: in[InTypeIDs], Mask: in[InMask]})
+}
+
+// PoolGraph returns BERT's pooler output (nil for RoBERTa, which has none).
+func (m *Classifier) PoolGraph(c *nn.Ctx, hidden *Node) *Node {
+	if m.Cfg.IsRoBERTa() {
+		return nil
+	}
+	return bert.Pool(c, m.Cfg, hidden)
+}
+
+// HiddenSize returns the encoder's width.
+func (m *Classifier) HiddenSize() int { return m.Cfg.HiddenSize }
+
+// NumLayers returns the number of encoder layers.
+func (m *Classifier) NumLayers() int { return m.Cfg.NumHiddenLayers }
+
+// SetHead replaces the classification head (nil restores BERT's).
+func (m *Classifier) SetHead(head func(c *nn.Ctx, hidden *Node, inputs []*Node) *Node) { m.head = head }
+
+// AddExtraParam adds a method-owned trainable weight (see method.Model).
+func (m *Classifier) AddExtraParam(name string, shape []int, value []float32) error {
+	if m.P.Has(name) && !m.Extra[name] {
+		return fmt.Errorf("weight %s already exists in the model", name)
+	}
+	if err := m.P.Set(name, shape, value); err != nil {
+		return err
+	}
+	m.P.SetTrainable(name, true)
+	if m.Extra == nil {
+		m.Extra = map[string]bool{}
+	}
+	m.Extra[name] = true
+	return nil
+}
+
+// Source returns the folder the model was loaded from.
+func (m *Classifier) Source() string { return m.Dir }

@@ -5,6 +5,8 @@
 package method
 
 import (
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
+
 	"github.com/gotune/gotune/nn"
 )
 
@@ -17,8 +19,15 @@ type Model interface {
 	AddHook(h any)
 	// HeadParams names the task head's weights (always trained).
 	HeadParams() []string
+	// Labels returns the task's label names ordered by id.
+	Labels() []string
+	// AddExtraParam adds a weight that belongs to the method, not to the
+	// Hugging Face model: it trains, and SaveFull leaves it out.
+	AddExtraParam(name string, shape []int, value []float32) error
 	// SaveFull writes the whole model in Hugging Face layout into dir.
 	SaveFull(dir string) error
+	// Source is the folder the base model was loaded from.
+	Source() string
 }
 
 // Method is one way of fine-tuning.
@@ -31,4 +40,37 @@ type Method interface {
 	// Save writes the method's artefact for the trained model into dir
 	// (a new folder the caller renames into place).
 	Save(m Model, dir string) error
+}
+
+// Encoder is a Model whose backbone can be run on its own, for methods that
+// use the model as a frozen feature extractor.
+type Encoder interface {
+	Model
+	// EncodeGraph runs the backbone on token inputs (ids, type ids, mask)
+	// and returns the last hidden states [batch, seq, hidden]; with
+	// c.Capture set it records "hidden_states.N" for every layer.
+	EncodeGraph(c *nn.Ctx, inputs []*Node) *Node
+	// PoolGraph returns the model's pooler output [batch, hidden] for the
+	// last hidden states, or nil when the architecture has no pooler.
+	PoolGraph(c *nn.Ctx, hidden *Node) *Node
+	// HiddenSize and NumLayers describe the backbone.
+	HiddenSize() int
+	NumLayers() int
+	// SetHead replaces the task head by head(c, hidden states, inputs),
+	// returning logits; nil restores the model's own head.
+	SetHead(head func(c *nn.Ctx, hidden *Node, inputs []*Node) *Node)
+}
+
+// Featurizer is a method that trains a new head on features the frozen
+// backbone computes once per example (feature-based fine-tuning).
+type Featurizer interface {
+	Method
+	// FeatureGraph computes features [batch, dim] from token inputs.
+	FeatureGraph(m Model, c *nn.Ctx, inputs []*Node) *Node
+	// HeadLoss builds the head's logits and mean cross-entropy over a batch
+	// of features [batch, dim] and labels [batch] (-1 ignored).
+	HeadLoss(m Model, c *nn.Ctx, features, labels *Node) (loss, logits *Node)
+	// CacheKey identifies the features' definition (pooling, layers) in
+	// the feature cache.
+	CacheKey() string
 }

@@ -6,17 +6,49 @@ import (
 	"strings"
 
 	"github.com/gotune/gotune/method"
+	"github.com/gotune/gotune/method/feature"
+	"github.com/gotune/gotune/method/freeze"
 	"github.com/gotune/gotune/method/full"
+	"github.com/gotune/gotune/models/bert"
 )
 
 // Names lists the available methods.
-func Names() []string { return []string{"full"} }
+func Names() []string { return []string{"full", "feature", "freeze"} }
 
-// New returns the named method.
-func New(name string) (method.Method, error) {
+// Options are the methods' settings; each method reads its own field.
+type Options struct {
+	// Seed seeds a method's new weights.
+	Seed uint64
+	// Feature configures "feature".
+	Feature feature.Config
+	// Freeze chooses what trains under "freeze".
+	Freeze freeze.Config
+}
+
+// New returns the named method configured by o.
+func New(name string, o Options) (method.Method, error) {
+	if name != "freeze" && !o.Freeze.IsZero() {
+		// A misplaced selection flag is an error, not silently ignored.
+		return nil, fmt.Errorf("%s, %s, %s, %s and %s need --method freeze (method is %q)",
+			freeze.FlagFreeze, freeze.FlagTrain, freeze.FlagTrainRegex, freeze.FlagFreezeRegex, freeze.FlagTrainLast, name)
+	}
 	switch name {
 	case "full", "":
 		return full.New(), nil
+	case "feature":
+		return feature.New(o.Feature, o.Seed)
+	case "freeze":
+		return freeze.New(o.Freeze, bertModules)
 	}
 	return nil, fmt.Errorf("unknown method %q (available: %s)", name, strings.Join(Names(), ", "))
+}
+
+// bertModules is the module map of the BERT family, the one architecture
+// gotune trains.
+func bertModules(names []string) (freeze.Modules, error) {
+	m, err := bert.ModulesOf(names)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }

@@ -31,6 +31,7 @@ Commands:
   predict   classify a file of texts into JSONL
   inspect   show a model's architecture and parameter counts
   demo      the built-in offline demo: pretrain a tiny BERT, then fine-tune it
+  bench     time training steps on standard model shapes (compare with ../shared/peer)
 
 Run 'gotune COMMAND -h' for the flags of a command.
 `
@@ -58,6 +59,8 @@ func main() {
 		err = runInspect(args, os.Stdout)
 	case "demo":
 		err = runDemo(ctx, args, os.Stdout)
+	case "bench":
+		err = runBench(args, os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -85,7 +88,18 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.StringVar(&c.Eval, "eval", c.Eval, "evaluation data (default: hold out --eval-split of --train)")
 	fs.Float64Var(&c.EvalSplit, "eval-split", c.EvalSplit, "fraction of --train held out when --eval is not given")
 	fs.StringVar(&c.Out, "out", c.Out, "run folder")
-	fs.StringVar(&c.Method, "method", c.Method, "fine-tuning method: full")
+	fs.StringVar(&c.Method, "method", c.Method, "fine-tuning method: full, feature, freeze")
+	fs.StringVar(&c.Freeze, "freeze", c.Freeze, "freeze: modules to freeze, the rest trains: embeddings, layers:N-M, pooler, attention, attention.self, attention.output, ffn, layernorm, layers:N-M.KIND (e.g. embeddings,layers:0-7); classifier always trains")
+	fs.StringVar(&c.TrainModules, "train-modules", c.TrainModules, "freeze: modules that train, the rest is frozen; names as --freeze (e.g. layers:8-11,pooler); classifier always trains")
+	fs.StringVar(&c.TrainRegex, "train-regex", c.TrainRegex, "freeze: train weights whose Hugging Face name matches this RE2 regexp anywhere; the rest is frozen")
+	fs.StringVar(&c.FreezeRegex, "freeze-regex", c.FreezeRegex, "freeze: freeze weights whose Hugging Face name matches this RE2 regexp anywhere; the rest trains")
+	fs.IntVar(&c.TrainLast, "train-last", c.TrainLast, "freeze: train the last N encoder layers, the pooler and the classifier (default 2 when no --freeze, --train-modules or --*-regex is given)")
+	fs.StringVar(&c.Feature.Pooling, "pooling", c.Feature.Pooling, "feature: pooler, cls, mean or cls-concat")
+	fs.IntVar(&c.Feature.Layers, "feature-layers", c.Feature.Layers, "feature: layers concatenated by --pooling cls-concat")
+	fs.StringVar(&c.Feature.Head, "head", c.Feature.Head, "feature: head on the features, linear or mlp")
+	fs.IntVar(&c.Feature.HeadHidden, "head-hidden", c.Feature.HeadHidden, "feature: hidden units of --head mlp")
+	fs.Float64Var(&c.Feature.Dropout, "head-dropout", c.Feature.Dropout, "feature: dropout on the features while training")
+	fs.BoolVar(&c.Feature.ExportFull, "export-full", c.Feature.ExportFull, "feature: also save a full Hugging Face model (linear head over the pooler)")
 	fs.StringVar(&c.TextField, "text-field", c.TextField, "field holding the text")
 	fs.StringVar(&c.TextPairField, "text-pair-field", c.TextPairField, "field holding the second text of a pair")
 	fs.StringVar(&c.LabelField, "label-field", c.LabelField, "field holding the label")

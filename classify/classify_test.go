@@ -1,0 +1,215 @@
+package classify_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/gotune/gotune/checkpoint"
+	"github.com/gotune/gotune/classify"
+	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/internal/testmodel"
+	"github.com/gotune/gotune/safetensors"
+)
+
+const fixtureDir = "../testdata/fixtures/bert-seqcls"
+
+// fixtureInputs returns the batch of the fixture's inputs.json as the
+// classifier's input tensors (ids, type ids, mask, labels).
+func fixtureInputs(t *testing.T) []*tensors.Tensor {
+	t.Helper()
+	var in struct {
+		InputIDs      [][]int32 `json:"input_ids"`
+		TokenTypeIDs  [][]int32 `json:"token_type_ids"`
+		AttentionMask [][]int32 `json:"attention_mask"`
+		Labels        []int32   `json:"labels"`
+	}
+	b, err := os.ReadFile(filepath.Join(fixtureDir, "inputs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		t.Fatal(err)
+	}
+	flat := func(rows [][]int32) []int32 { return slices.Concat(rows...) }
+	n, l := len(in.InputIDs), len(in.InputIDs[0])
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(flat(in.InputIDs), n, l),
+		tensors.FromFlatDataAndDimensions(flat(in.TokenTypeIDs), n, l),
+		tensors.FromFlatDataAndDimensions(flat(in.AttentionMask), n, l),
+		tensors.FromFlatDataAndDimensions(in.Labels, n),
+	}
+}
+
+// logits runs m on in and returns the flat logits and the loss.
+func logits(t *testing.T, m *classify.Classifier, in []*tensors.Tensor) ([]float32, float64) {
+	t.Helper()
+	be, err := engine.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.NewRunner(be)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loss, out, err := r.Evaluate(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]float32, out.Size())
+	out.ConstFlatData(func(f any) { copy(v, f.([]float32)) })
+	return v, loss
+}
+
+// TestSaveLoadRoundTrip loads the transformers fixture, saves it, loads
+// the copy and checks that nothing changed.
+func TestSaveLoadRoundTrip(t *testing.T) {
+	m, err := classify.Load(fixtureDir, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.NewHead) != 0 || len(m.Unused) != 0 {
+		t.Fatalf("fixture: new head %v, unused %v; want none", m.NewHead, m.Unused)
+	}
+	want, wantLoss := logits(t, m, fixtureInputs(t))
+
+	// The fixture's logits come from transformers.
+	exp, err := safetensors.ReadFile(filepath.Join(fixtureDir, "expected.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref := exp.Get("logits"); ref != nil {
+		for i := range ref.F32 {
+			if d := math.Abs(float64(ref.F32[i] - want[i])); d > 1e-4 {
+				t.Fatalf("logit %d: %g, transformers %g", i, want[i], ref.F32[i])
+			}
+		}
+	}
+
+	dir := filepath.Join(t.TempDir(), "saved")
+	if err := m.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	// Saving again replaces the folder.
+	if err := m.Save(dir); err != nil {
+		t.Fatalf("saving over an existing folder: %v", err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Errorf("Save left %d entries next to the model folder, want 1", len(entries))
+	}
+
+	st, err := safetensors.ReadFile(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatalf("saved model.safetensors fails validation: %v", err)
+	}
+	orig, err := safetensors.ReadFile(filepath.Join(fixtureDir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Tensors) != len(orig.Tensors) {
+		t.Errorf("saved %d tensors, the fixture has %d", len(st.Tensors), len(orig.Tensors))
+	}
+	for _, o := range orig.Tensors {
+		s := st.Get(o.Name)
+		if s == nil || s.DType != safetensors.F32 || !slices.Equal(s.Shape, o.Shape) || !slices.Equal(s.F32, o.F32) {
+			t.Errorf("tensor %s not saved unchanged", o.Name)
+		}
+	}
+
+	var cfg map[string]any
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	id2label, _ := cfg["id2label"].(map[string]any)
+	if id2label["0"] != "LABEL_0" || id2label["2"] != "LABEL_2" || len(id2label) != 3 {
+		t.Errorf("config.json id2label = %v", cfg["id2label"])
+	}
+	if arch, _ := cfg["architectures"].([]any); len(arch) != 1 || arch[0] != "BertForSequenceClassification" {
+		t.Errorf("config.json architectures = %v", cfg["architectures"])
+	}
+	for _, k := range []string{"model_type", "hidden_size", "vocab_size", "label2id", "transformers_version", "use_cache"} {
+		if _, ok := cfg[k]; !ok {
+			t.Errorf("config.json lost %q", k)
+		}
+	}
+	for _, f := range []string{"tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"} {
+		a, err1 := os.ReadFile(filepath.Join(fixtureDir, f))
+		c, err2 := os.ReadFile(filepath.Join(dir, f))
+		if err1 != nil || err2 != nil || !bytes.Equal(a, c) {
+			t.Errorf("tokenizer file %s not copied (%v, %v)", f, err1, err2)
+		}
+	}
+
+	m2, err := classify.Load(dir, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(m2.Labels(), m.Labels()) || len(m2.NewHead) != 0 {
+		t.Errorf("reloaded: labels %v new head %v", m2.Labels(), m2.NewHead)
+	}
+	got, gotLoss := logits(t, m2, fixtureInputs(t)) // new tensors: a tensor stays on its backend
+	if !slices.Equal(got, want) || gotLoss != wantLoss {
+		t.Errorf("reloaded logits differ:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestLoadLabels checks when Load keeps the checkpoint's head and when it
+// makes a new, seeded one.
+func TestLoadLabels(t *testing.T) {
+	bare := testmodel.New(t, testmodel.Default())
+	for _, tc := range []struct {
+		name    string
+		dir     string
+		labels  []string
+		newHead bool
+		want    []string
+	}{
+		{"checkpoint labels", fixtureDir, nil, false, []string{"LABEL_0", "LABEL_1", "LABEL_2"}},
+		{"same labels", fixtureDir, []string{"LABEL_0", "LABEL_1", "LABEL_2"}, false, []string{"LABEL_0", "LABEL_1", "LABEL_2"}},
+		{"other labels", fixtureDir, []string{"neg", "pos"}, true, []string{"neg", "pos"}},
+		{"bare encoder", bare, []string{"neg", "pos"}, true, []string{"neg", "pos"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := classify.Load(tc.dir, tc.labels, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(m.Labels(), tc.want) {
+				t.Errorf("labels %v, want %v", m.Labels(), tc.want)
+			}
+			if got := slices.Contains(m.NewHead, "classifier.weight"); got != tc.newHead {
+				t.Errorf("new head %v, want classifier initialised: %v", m.NewHead, tc.newHead)
+			}
+			if tc.newHead {
+				// The same seed gives the same head.
+				m2, err := classify.Load(tc.dir, tc.labels, 3)
+				if err != nil {
+					t.Fatal(err)
+				}
+				a, _ := m.P.Value("classifier.weight")
+				b, _ := m2.P.Value("classifier.weight")
+				if !slices.Equal(a, b) {
+					t.Error("the same seed gave different heads")
+				}
+			}
+		})
+	}
+	if _, err := classify.Load(bare, nil, 0); err == nil || !strings.Contains(err.Error(), "id2label") {
+		t.Errorf("bare encoder without labels: err = %v", err)
+	}
+	if _, err := checkpoint.ReadWeights(bare); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,34 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/gotune/gotune/bench"
+)
+
+func runBench(args []string, out, errOut io.Writer) error {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	var o bench.Options
+	fs.StringVar(&o.Model, "model", "minilm", "model shape: bert-base, minilm, tiny")
+	fs.StringVar(&o.Method, "method", "full", "full, head, freeze8, infer")
+	fs.IntVar(&o.Batch, "batch", 0, "batch size (default: the peer's)")
+	fs.IntVar(&o.Seq, "seq", 0, "sequence length (default: the peer's)")
+	fs.IntVar(&o.Warmup, "warmup", 2, "untimed warmup steps")
+	fs.IntVar(&o.Steps, "steps", 5, "timed steps")
+	fs.Float64Var(&o.Dropout, "dropout", 0.1, "dropout probability")
+	fs.StringVar(&o.Backend, "backend", "", "compute backend")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := bench.Run(o)
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(r)
+	fmt.Fprintln(out, string(b))
+	return nil
+}
