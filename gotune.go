@@ -58,6 +58,9 @@ type Result struct {
 	PeakRSS int64
 	// ModelDir is where the kept model was saved.
 	ModelDir string
+	// BackboneRuns counts backbone executions spent computing features
+	// (feature-based runs; 0 when every feature came from the cache).
+	BackboneRuns int
 }
 
 // progressRecord is what a checkpoint remembers about the loop.
@@ -464,7 +467,7 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	}
 	res := &Result{Best: rec.BestEval, BestStep: rec.BestStep, Steps: tr.Step(), TrainExamples: len(j.train), EvalExamples: len(j.eval),
 		TotalParams: total, TrainableParams: trainable, Compilations: tr.Compilations(), TrainTime: time.Since(start),
-		PeakRSS: runlog.PeakRSS(), ModelDir: filepath.Join(cfg.Out, ModelDirName)}
+		PeakRSS: runlog.PeakRSS(), ModelDir: filepath.Join(cfg.Out, ModelDirName), BackboneRuns: j.featureExecs}
 	summary := map[string]any{"best_step": rec.BestStep, "metric_for_best": cfg.MetricForBest, "steps": res.Steps,
 		"train_examples": res.TrainExamples, "eval_examples": res.EvalExamples, "trainable_params": trainable, "total_params": total,
 		"graph_compilations": res.Compilations, "train_seconds": res.TrainTime.Seconds(), "peak_rss_bytes": res.PeakRSS, "method": j.meth.Name()}

@@ -317,13 +317,11 @@ func (m *Classifier) EncodeGraph(c *nn.Ctx, in []*Node) *Node {
 	return bert.Encode(c, m.Cfg, bert.Inputs{IDs: in[InIDs], TypeIDs: in[InTypeIDs], Mask: in[InMask]})
 }
 
-// PoolGraph returns BERT's pooler output (nil for RoBERTa, which has none).
-func (m *Classifier) PoolGraph(c *nn.Ctx, hidden *Node) *Node {
-	if m.Cfg.IsRoBERTa() {
-		return nil
-	}
-	return bert.Pool(c, m.Cfg, hidden)
-}
+// PoolGraph returns BERT's pooler output.
+func (m *Classifier) PoolGraph(c *nn.Ctx, hidden *Node) *Node { return bert.Pool(c, m.Cfg, hidden) }
+
+// HasPooler reports whether the model has a pooler (BERT does, RoBERTa not).
+func (m *Classifier) HasPooler() bool { return !m.Cfg.IsRoBERTa() }
 
 // HiddenSize returns the encoder's width.
 func (m *Classifier) HiddenSize() int { return m.Cfg.HiddenSize }

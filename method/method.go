@@ -51,8 +51,10 @@ type Encoder interface {
 	// c.Capture set it records "hidden_states.N" for every layer.
 	EncodeGraph(c *nn.Ctx, inputs []*Node) *Node
 	// PoolGraph returns the model's pooler output [batch, hidden] for the
-	// last hidden states, or nil when the architecture has no pooler.
+	// last hidden states; only call it when HasPooler.
 	PoolGraph(c *nn.Ctx, hidden *Node) *Node
+	// HasPooler reports whether the architecture has a pooler.
+	HasPooler() bool
 	// HiddenSize and NumLayers describe the backbone.
 	HiddenSize() int
 	NumLayers() int

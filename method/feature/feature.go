@@ -147,7 +147,7 @@ func (m *Method) Prepare(mdl method.Model) error {
 	if m.cfg.Pooling == "cls-concat" && m.cfg.Layers > enc.NumLayers() {
 		return fmt.Errorf("feature: --feature-layers %d but the model has %d layers", m.cfg.Layers, enc.NumLayers())
 	}
-	if m.cfg.Pooling == "pooler" && enc.PoolGraph(&nn.Ctx{}, nil) == nil {
+	if m.cfg.Pooling == "pooler" && !enc.HasPooler() {
 		return fmt.Errorf("feature: this model has no pooler; use --pooling cls or mean")
 	}
 	mdl.Params().SetAllTrainable(false)

@@ -226,7 +226,7 @@ func validNames(mods Modules) string {
 // first layer's, at most eight.
 func sampleNames(names []string, mods Modules) string {
 	var out []string
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	for _, n := range names {
 		g, l, ks := mods.Locate(n)
 		key := g
@@ -236,9 +236,12 @@ func sampleNames(names []string, mods Modules) string {
 			}
 			key = g + strings.Join(ks, "+")
 		}
-		if !seen[key] {
-			seen[key] = true
+		// One name per key, a weight matrix rather than a bias when there is one.
+		if i, ok := seen[key]; !ok {
+			seen[key] = len(out)
 			out = append(out, n)
+		} else if strings.HasSuffix(out[i], ".bias") && strings.HasSuffix(n, ".weight") {
+			out[i] = n
 		}
 	}
 	more := ""
