@@ -222,6 +222,17 @@ func commandLine(c *Config) string {
 			args = append(args, "--"+flag, quote(fmt.Sprint(v)))
 		}
 	}
+	add("freeze", c.Freeze, d.Freeze)
+	add("train-modules", c.TrainModules, d.TrainModules)
+	add("train-regex", c.TrainRegex, d.TrainRegex)
+	add("freeze-regex", c.FreezeRegex, d.FreezeRegex)
+	add("train-last", c.TrainLast, d.TrainLast)
+	add("pooling", c.Feature.Pooling, d.Feature.Pooling)
+	add("feature-layers", c.Feature.Layers, d.Feature.Layers)
+	add("head", c.Feature.Head, d.Feature.Head)
+	add("head-hidden", c.Feature.HeadHidden, d.Feature.HeadHidden)
+	add("head-dropout", c.Feature.Dropout, d.Feature.Dropout)
+	add("export-full", c.Feature.ExportFull, d.Feature.ExportFull)
 	add("eval-split", c.EvalSplit, d.EvalSplit)
 	add("text-field", c.TextField, d.TextField)
 	add("text-pair-field", c.TextPairField, d.TextPairField)

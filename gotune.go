@@ -353,6 +353,9 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		j.printf("initialised new weights: %s\n", strings.Join(j.model.NewHead, ", "))
 	}
 	j.printf("%s\n", runlog.FormatParamReport(total, trainable))
+	if s, ok := j.meth.(interface{ Summary() string }); ok {
+		j.printf("%s\n", s.Summary())
+	}
 	if cfg.Verbose {
 		j.printf("%s", runlog.FormatModuleReport(moduleCounts(j.model.P)))
 	}

@@ -29,8 +29,7 @@ type Options struct {
 func New(name string, o Options) (method.Method, error) {
 	if name != "freeze" && !o.Freeze.IsZero() {
 		// A misplaced selection flag is an error, not silently ignored.
-		return nil, fmt.Errorf("%s, %s, %s, %s and %s need --method freeze (method is %q)",
-			freeze.FlagFreeze, freeze.FlagTrain, freeze.FlagTrainRegex, freeze.FlagFreezeRegex, freeze.FlagTrainLast, name)
+		return nil, fmt.Errorf("%s: only --method freeze chooses what trains (method is %q)", strings.Join(o.Freeze.SetFlags(), ", "), name)
 	}
 	switch name {
 	case "full", "":

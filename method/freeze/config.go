@@ -63,6 +63,23 @@ type Config struct {
 // IsZero reports whether no field is set (the default selection applies).
 func (c Config) IsZero() bool { return c == Config{} }
 
+// SetFlags names the flags of the fields that are set.
+func (c Config) SetFlags() []string {
+	var out []string
+	for _, f := range []struct {
+		flag string
+		set  bool
+	}{
+		{FlagFreeze, c.Freeze != ""}, {FlagTrain, c.Train != ""}, {FlagTrainRegex, c.TrainRegex != ""},
+		{FlagFreezeRegex, c.FreezeRegex != ""}, {FlagTrainLast, c.TrainLast != 0},
+	} {
+		if f.set {
+			out = append(out, f.flag)
+		}
+	}
+	return out
+}
+
 // selector is one parsed entry of a module list.
 type selector struct {
 	text   string // as written
