@@ -126,7 +126,6 @@ func Train(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	if err := j.setup(); err != nil {
 		return nil, err
 	}
-	defer j.log.Close()
 	return j.run(ctx)
 }
 
@@ -146,6 +145,11 @@ func prepareRunDir(cfg *Config) error {
 		return fmt.Errorf("--resume: run folder %s does not exist or is empty", cfg.Out)
 	}
 	if cfg.Resume {
+		for _, d := range []string{CheckpointDirName, ModelDirName} {
+			if _, err := checkpoint.RecoverDir(filepath.Join(cfg.Out, d)); err != nil {
+				return err
+			}
+		}
 		if _, err := os.Stat(filepath.Join(cfg.Out, CheckpointDirName, train.MetaFile)); err != nil {
 			return fmt.Errorf("--resume: %s has no checkpoint (%s)", cfg.Out, CheckpointDirName)
 		}
@@ -238,9 +242,6 @@ func (j *job) setup() error {
 		WarmupSteps: warm, TotalSteps: j.total, GradAccum: cfg.GradAccum,
 	})
 	if err != nil {
-		return err
-	}
-	if j.log, err = runlog.CreateMetricsLog(filepath.Join(cfg.Out, MetricsFile), cfg.Resume); err != nil {
 		return err
 	}
 	if err := cfg.writeYAML(filepath.Join(cfg.Out, ConfigFile)); err != nil {
@@ -345,8 +346,16 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		if err := tr.LoadState(ckpt, &rec); err != nil {
 			return nil, err
 		}
+		if err := truncateMetrics(filepath.Join(cfg.Out, MetricsFile), tr.Step()); err != nil {
+			return nil, err
+		}
 		j.printf("resuming from %s at step %d (epoch %d, batch %d)\n", ckpt, tr.Step(), rec.Epoch+1, rec.Batch)
 	}
+	var err error
+	if j.log, err = runlog.CreateMetricsLog(filepath.Join(cfg.Out, MetricsFile), cfg.Resume); err != nil {
+		return nil, err
+	}
+	defer j.log.Close()
 	total, trainable := j.model.P.Count()
 	j.printf("model %s: %s, %d labels (%s); method %s\n", cfg.Model, j.model.Cfg.ModelType, len(j.model.Labels()), strings.Join(j.model.Labels(), ", "), j.meth.Name())
 	if len(j.model.NewHead) > 0 {
@@ -528,4 +537,29 @@ func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, erro
 	}
 	rec.BadEvals++
 	return cfg.Patience > 0 && rec.BadEvals >= cfg.Patience, nil
+}
+
+// truncateMetrics drops the records a killed run logged after its last
+// checkpoint (step > keepStep), so a resumed run does not log them twice.
+func truncateMetrics(path string, keepStep int) error {
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		return nil
+	}
+	recs, err := runlog.ReadMetrics(path)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, r := range recs {
+		if s, ok := r["step"].(float64); ok && int(s) > keepStep {
+			continue
+		}
+		line, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	return writeAtomic(path, []byte(b.String()))
 }

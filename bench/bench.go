@@ -33,6 +33,9 @@ type Options struct {
 	Warmup, Steps int
 	Dropout       float64
 	Backend       string
+	// Profile, when not nil, is called with true before the timed steps
+	// and false after them.
+	Profile func(start bool)
 }
 
 // Result mirrors the peer's JSON line.
@@ -157,6 +160,10 @@ func Run(o Options) (*Result, error) {
 		step = func() error { _, err := tr.TrainStep(in); return err }
 	}
 	for i := 0; i < o.Warmup+o.Steps; i++ {
+		if i == o.Warmup && o.Profile != nil {
+			o.Profile(true)
+			defer o.Profile(false)
+		}
 		t0 := time.Now()
 		if err := step(); err != nil {
 			return nil, err

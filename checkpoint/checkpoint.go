@@ -232,3 +232,16 @@ func ReplaceDir(tmp, dst string) error {
 	}
 	return nil
 }
+
+// RecoverDir finishes an interrupted ReplaceDir: when dst is missing but
+// the moved-aside dst.old exists, it is moved back. It reports whether it
+// recovered anything.
+func RecoverDir(dst string) (bool, error) {
+	if fileExists(dst) || !fileExists(dst+".old") {
+		return false, nil
+	}
+	if err := os.Rename(dst+".old", dst); err != nil {
+		return false, fmt.Errorf("recovering %s: %w", dst, err)
+	}
+	return true, nil
+}

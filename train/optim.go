@@ -21,17 +21,19 @@ const (
 	Linear   Schedule = "linear"
 	Cosine   Schedule = "cosine"
 	Constant Schedule = "constant"
+	// ConstantWithWarmup is constant after a linear warmup.
+	ConstantWithWarmup Schedule = "constant_with_warmup"
 )
 
 // ParseSchedule checks a schedule name.
 func ParseSchedule(s string) (Schedule, error) {
 	switch Schedule(s) {
-	case Linear, Cosine, Constant:
+	case Linear, Cosine, Constant, ConstantWithWarmup:
 		return Schedule(s), nil
 	case "":
 		return Linear, nil
 	}
-	return "", fmt.Errorf("unknown learning-rate schedule %q (valid: linear, cosine, constant)", s)
+	return "", fmt.Errorf("unknown learning-rate schedule %q (valid: linear, cosine, constant, constant_with_warmup)", s)
 }
 
 // Options configure the optimizer.
@@ -44,7 +46,8 @@ type Options struct {
 	Beta1, Beta2, Eps float64
 	// MaxGradNorm clips the global gradient norm (0 disables).
 	MaxGradNorm float64
-	// Schedule, WarmupSteps and TotalSteps shape the learning rate.
+	// Schedule, WarmupSteps and TotalSteps shape the learning rate
+	// (TotalSteps 0: no decay).
 	Schedule    Schedule
 	WarmupSteps int
 	TotalSteps  int
@@ -88,26 +91,29 @@ func (o *Options) defaults() {
 }
 
 // LRAt returns the learning rate used for optimizer step `step` (0-based),
-// matching transformers' schedules with warmup.
+// matching transformers' get_scheduler: "constant" ignores warmup; the
+// others warm up linearly over WarmupSteps.
 func (o *Options) LRAt(step int) float64 {
-	if o.WarmupSteps > 0 && step < o.WarmupSteps {
-		return o.LR * float64(step) / float64(o.WarmupSteps)
+	if o.Schedule == Constant {
+		return o.LR
 	}
+	if o.TotalSteps <= 0 { // length unknown: warmup, then constant
+		if o.WarmupSteps > 0 && step < o.WarmupSteps {
+			return o.LR * float64(step) / float64(o.WarmupSteps)
+		}
+		return o.LR
+	}
+	if o.WarmupSteps > 0 && step < o.WarmupSteps {
+		return o.LR * float64(step) / float64(max(1, o.WarmupSteps))
+	}
+	span := float64(max(1, o.TotalSteps-o.WarmupSteps))
 	switch o.Schedule {
-	case Constant:
+	case ConstantWithWarmup:
 		return o.LR
 	case Cosine:
-		span := o.TotalSteps - o.WarmupSteps
-		if span <= 0 {
-			return o.LR
-		}
-		progress := float64(step-o.WarmupSteps) / float64(span)
+		progress := float64(step-o.WarmupSteps) / span
 		return o.LR * math.Max(0, 0.5*(1+math.Cos(math.Pi*progress)))
 	default:
-		span := o.TotalSteps - o.WarmupSteps
-		if span <= 0 {
-			return o.LR
-		}
-		return o.LR * math.Max(0, float64(o.TotalSteps-step)/float64(span))
+		return o.LR * math.Max(0, float64(o.TotalSteps-step)/span)
 	}
 }

@@ -216,7 +216,7 @@ func TestLRSchedule(t *testing.T) {
 	}{
 		{train.Linear, 0, 100}, {train.Linear, 10, 100}, {train.Linear, 7, 33},
 		{train.Cosine, 0, 100}, {train.Cosine, 10, 100}, {train.Cosine, 5, 17},
-		{train.Constant, 0, 50}, {train.Constant, 4, 50},
+		{train.Constant, 0, 50}, {train.ConstantWithWarmup, 4, 50},
 	} {
 		o := train.Options{LR: lr, Schedule: tc.sched, WarmupSteps: tc.warmup, TotalSteps: tc.total}
 		for _, s := range []int{0, 1, tc.warmup / 2, tc.warmup, tc.warmup + 1, (tc.warmup + tc.total) / 2, tc.total - 1, tc.total} {

@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 
 	"github.com/gotune/gotune/bench"
 )
@@ -21,8 +23,23 @@ func runBench(args []string, out, errOut io.Writer) error {
 	fs.IntVar(&o.Steps, "steps", 5, "timed steps")
 	fs.Float64Var(&o.Dropout, "dropout", 0.1, "dropout probability")
 	fs.StringVar(&o.Backend, "backend", "", "compute backend")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		o.Profile = func(start bool) {
+			if start {
+				pprof.StartCPUProfile(f)
+			} else {
+				pprof.StopCPUProfile()
+			}
+		}
 	}
 	r, err := bench.Run(o)
 	if err != nil {

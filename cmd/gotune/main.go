@@ -109,7 +109,7 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate")
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "examples per batch")
 	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "batches per optimizer step (gradient accumulation)")
-	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate schedule: linear, cosine, constant")
+	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate schedule: linear, cosine, constant, constant_with_warmup")
 	fs.Float64Var(&c.WarmupRatio, "warmup-ratio", c.WarmupRatio, "fraction of steps for linear warmup")
 	fs.IntVar(&c.WarmupSteps, "warmup-steps", c.WarmupSteps, "warmup steps (overrides --warmup-ratio)")
 	fs.Float64Var(&c.WeightDecay, "weight-decay", c.WeightDecay, "AdamW weight decay (not on biases and LayerNorm)")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gotune/gotune"
 	"github.com/gotune/gotune/internal/testmodel"
+	"github.com/gotune/gotune/runlog"
 	"github.com/gotune/gotune/train"
 )
 
@@ -335,6 +336,23 @@ func TestResumeAfterKill(t *testing.T) {
 		}
 		if !bytes.Equal(a, b) {
 			t.Errorf("%s: the resumed run differs from the uninterrupted one", f)
+		}
+	}
+	// The records logged between the last checkpoint and the kill are not
+	// repeated: training steps in metrics.jsonl strictly increase.
+	recs, err := runlog.ReadMetrics(filepath.Join(out, gotune.MetricsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := -1.0
+	for _, r := range recs {
+		if r["kind"] != "train" {
+			continue
+		}
+		if s := r["step"].(float64); s <= last {
+			t.Fatalf("metrics.jsonl repeats training step %v after the resume", s)
+		} else {
+			last = s
 		}
 	}
 }
