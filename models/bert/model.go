@@ -227,7 +227,8 @@ func MLMLogits(c *nn.Ctx, cfg *Config, in Inputs) *Node {
 	return MLMHead(c, cfg, h)
 }
 
-// MLMHead applies the masked-LM head to hidden states [..., hidden].
+// MLMHead applies the masked-LM head to hidden states [batch, seq, hidden]
+// and returns logits [batch, seq, vocab].
 func MLMHead(c *nn.Ctx, cfg *Config, h *Node) *Node {
 	x := c.Linear("cls.predictions.transform.dense", h)
 	x, err := nn.Activation(cfg.HiddenAct, x)
@@ -236,6 +237,6 @@ func MLMHead(c *nn.Ctx, cfg *Config, h *Node) *Node {
 	}
 	x = c.LayerNorm("cls.predictions.transform.LayerNorm", x, cfg.LayerNormEps)
 	emb := c.Weight(cfg.Prefix() + "embeddings.word_embeddings.weight")
-	logits := Einsum("...h,vh->...v", x, emb)
-	return Add(logits, c.Weight("cls.predictions.bias"))
+	bias := Reshape(c.Weight("cls.predictions.bias"), 1, 1, cfg.VocabSize)
+	return Add(Einsum("bsh,vh->bsv", x, emb), bias)
 }
