@@ -38,7 +38,6 @@ func (m *MLM) Loss(g *Graph, in []*Node, training bool) (loss, output *Node) {
 	return loss, Stack([]*Node{count, correct}, 0)
 }
 
-
 // ignoreLabel marks positions the MLM loss skips, as in Hugging Face.
 const ignoreLabel = -100
 
