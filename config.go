@@ -12,6 +12,7 @@ import (
 
 	"github.com/gotune/gotune/method/feature"
 	"github.com/gotune/gotune/method/freeze"
+	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/methods"
 )
 
@@ -42,6 +43,11 @@ type Config struct {
 	TrainRegex   string `yaml:"train_regex,omitempty"`
 	FreezeRegex  string `yaml:"freeze_regex,omitempty"`
 	TrainLast    int    `yaml:"train_last,omitempty"`
+	// LoRA configures --method lora: r, alpha, dropout, targets or
+	// target_regex, exclude, layers_to_transform, rank_pattern,
+	// alpha_pattern, bias, use_rslora, use_dora, init, modules_to_save,
+	// loraplus_lr_ratio (see lora.Config).
+	LoRA lora.Config `yaml:"lora,omitempty"`
 
 	TextField     string `yaml:"text_field"`
 	TextPairField string `yaml:"text_pair_field,omitempty"`
@@ -208,5 +214,5 @@ func (c *Config) absPaths() {
 // methodOptions collects the method settings of the config.
 func (c *Config) methodOptions() methods.Options {
 	return methods.Options{Seed: uint64(c.Seed), Feature: c.Feature, Freeze: freeze.Config{Freeze: c.Freeze,
-		Train: c.TrainModules, TrainRegex: c.TrainRegex, FreezeRegex: c.FreezeRegex, TrainLast: c.TrainLast}}
+		Train: c.TrainModules, TrainRegex: c.TrainRegex, FreezeRegex: c.FreezeRegex, TrainLast: c.TrainLast}, LoRA: c.LoRA}
 }

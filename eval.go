@@ -233,6 +233,41 @@ func commandLine(c *Config) string {
 	add("head-hidden", c.Feature.HeadHidden, d.Feature.HeadHidden)
 	add("head-dropout", c.Feature.Dropout, d.Feature.Dropout)
 	add("export-full", c.Feature.ExportFull, d.Feature.ExportFull)
+	l := c.LoRA
+	join := func(v []string) string { return strings.Join(v, ",") }
+	ints := func(v []int) string { return strings.Trim(strings.Join(strings.Fields(fmt.Sprint(v)), ","), "[]") }
+	pattern := func(m any) string {
+		var parts []string
+		switch mm := m.(type) {
+		case map[string]int:
+			for k, v := range mm {
+				parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+			}
+		case map[string]float64:
+			for k, v := range mm {
+				parts = append(parts, fmt.Sprintf("%s=%g", k, v))
+			}
+		}
+		sort.Strings(parts)
+		return strings.Join(parts, ",")
+	}
+	add("lora-r", l.R, 0)
+	add("lora-alpha", l.Alpha, 0)
+	add("lora-dropout", l.Dropout, 0)
+	add("lora-targets", join(l.Targets), "")
+	add("lora-target-regex", l.TargetRegex, "")
+	add("lora-exclude", join(l.Exclude), "")
+	add("lora-exclude-regex", l.ExcludeRegex, "")
+	add("lora-layers", ints(l.LayersToTransform), "")
+	add("lora-layers-pattern", l.LayersPattern, "")
+	add("lora-rank-pattern", pattern(l.RankPattern), "")
+	add("lora-alpha-pattern", pattern(l.AlphaPattern), "")
+	add("lora-bias", l.Bias, "")
+	add("lora-rslora", l.UseRSLoRA, false)
+	add("lora-dora", l.UseDoRA, false)
+	add("lora-init", l.Init, "")
+	add("lora-modules-to-save", join(l.ModulesToSave), "")
+	add("loraplus-lr-ratio", l.LoRAPlusLRRatio, 0)
 	add("eval-split", c.EvalSplit, d.EvalSplit)
 	add("text-field", c.TextField, d.TextField)
 	add("text-pair-field", c.TextPairField, d.TextPairField)

@@ -237,10 +237,14 @@ func (j *job) setup() error {
 		j.feat = fz
 		tm = &headModel{m: m, f: fz}
 	}
-	j.trainer, err = train.New(j.be, tm, train.Options{
+	topts := train.Options{
 		LR: cfg.LR, WeightDecay: cfg.WeightDecay, MaxGradNorm: cfg.MaxGradNorm, Schedule: sched,
 		WarmupSteps: warm, TotalSteps: j.total, GradAccum: cfg.GradAccum,
-	})
+	}
+	if s, ok := j.meth.(interface{ LRScale(name string) float64 }); ok { // per-weight rates (LoRA+)
+		topts.LRScale = s.LRScale
+	}
+	j.trainer, err = train.New(j.be, tm, topts)
 	if err != nil {
 		return err
 	}

@@ -8,11 +8,14 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/gomlx/compute"
+
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/engine"
 	"github.com/gotune/gotune/method/feature"
+	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/runlog"
 	"github.com/gotune/gotune/tokenizer"
 )
@@ -27,6 +30,10 @@ type Predictor struct {
 	MaxLen int
 	// BatchSize is the inference batch size (default 32).
 	BatchSize int
+	// be and lora (LoRA adapters on the base, nil otherwise) let Use
+	// switch adapters without reloading the base.
+	be   compute.Backend
+	lora *lora.Hook
 }
 
 // LoadPredictor loads a model saved by a run (or any Hugging Face
@@ -40,9 +47,14 @@ func LoadPredictor(dir, backend string) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(filepath.Join(dir, lora.ConfigFile)); err == nil && mi.Method == "full" {
+		mi.Method = "lora" // a PEFT adapter folder
+	}
 	var m *classify.Classifier
 	tokDir := dir
 	switch mi.Method {
+	case "lora":
+		return LoadAdapters("", []string{dir}, backend, nil)
 	case "full", "freeze":
 		if m, err = classify.Load(dir, nil, 0); err != nil {
 			return nil, err
@@ -70,7 +82,12 @@ func LoadPredictor(dir, backend string) (*Predictor, error) {
 	if len(m.NewHead) > 0 {
 		return nil, fmt.Errorf("%s has no trained classification head (missing %s): train it first", dir, m.NewHead[0])
 	}
+	return newPredictor(m, tokDir, backend)
+}
+
+func newPredictor(m *classify.Classifier, tokDir, backend string) (*Predictor, error) {
 	var tok *tokenizer.Tokenizer
+	var err error
 	if hasTokenizer(tokDir) {
 		if tok, err = tokenizer.Load(tokDir); err != nil {
 			return nil, err
@@ -84,7 +101,54 @@ func LoadPredictor(dir, backend string) (*Predictor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Predictor{Model: m, tok: tok, runner: r, MaxLen: min(128, m.Cfg.MaxPositionEmbeddings), BatchSize: 32}, nil
+	return &Predictor{Model: m, tok: tok, runner: r, be: be, MaxLen: min(128, m.Cfg.MaxPositionEmbeddings), BatchSize: 32}, nil
+}
+
+// LoadAdapters loads a base model with LoRA adapter folders (each "DIR" or
+// "NAME=DIR"; a PEFT adapter or a LoRA run's model folder) for prediction;
+// base "" takes the first adapter's base_model_name_or_path. The first
+// adapter is active; Use switches. warn, when not nil, receives warnings
+// (unknown adapter_config.json keys).
+func LoadAdapters(base string, adapters []string, backend string, warn func(string)) (*Predictor, error) {
+	m, h, err := lora.LoadModel(base, adapters, warn)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.NewHead) > 0 {
+		return nil, fmt.Errorf("adapter %s saves no classification head and the base model %s has none", adapters[0], m.Dir)
+	}
+	p, err := newPredictor(m, m.Dir, backend)
+	if err != nil {
+		return nil, err
+	}
+	p.lora = h
+	return p, nil
+}
+
+// Adapters lists the LoRA adapters loaded on the predictor's base (nil
+// for other models).
+func (p *Predictor) Adapters() []string {
+	if p.lora == nil {
+		return nil
+	}
+	return p.lora.Names()
+}
+
+// Use switches the active LoRA adapter; the base weights stay loaded, only
+// the graphs are rebuilt.
+func (p *Predictor) Use(name string) error {
+	if p.lora == nil {
+		return fmt.Errorf("--use %s: the model has no LoRA adapters", name)
+	}
+	if err := p.lora.Use(name); err != nil {
+		return err
+	}
+	r, err := p.Model.NewRunner(p.be)
+	if err != nil {
+		return err
+	}
+	p.runner = r
+	return nil
 }
 
 func hasTokenizer(dir string) bool {

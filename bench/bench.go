@@ -17,6 +17,7 @@ import (
 
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/models/bert"
 	"github.com/gotune/gotune/runlog"
 	"github.com/gotune/gotune/train"
@@ -26,7 +27,7 @@ import (
 type Options struct {
 	// Model is "bert-base" or "minilm".
 	Model string
-	// Method is "full", "head", "freeze8" or "infer".
+	// Method is "full", "lora", "head", "freeze8" or "infer".
 	Method string
 	// Batch and Seq default to the peer's (16×128 bert-base, 32×128 minilm).
 	Batch, Seq    int
@@ -112,8 +113,16 @@ func Run(o Options) (*Result, error) {
 			}
 			m.P.SetTrainable(n, !frozen)
 		}
+	case "lora": // as the peer: PEFT LoRA r=8, alpha 16, on query and value
+		meth, err := lora.New(lora.Config{R: 8, Alpha: 16, Dropout: o.Dropout, Targets: []string{"query", "value"}}, 0)
+		if err != nil {
+			return nil, err
+		}
+		if err := meth.Prepare(m); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fmt.Errorf("unknown benchmark method %q (valid: full, head, freeze8, infer)", o.Method)
+		return nil, fmt.Errorf("unknown benchmark method %q (valid: full, lora, head, freeze8, infer)", o.Method)
 	}
 	if err := m.P.SeedRNG(0); err != nil {
 		return nil, err

@@ -9,11 +9,12 @@ import (
 	"github.com/gotune/gotune/method/feature"
 	"github.com/gotune/gotune/method/freeze"
 	"github.com/gotune/gotune/method/full"
+	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/models/bert"
 )
 
 // Names lists the available methods.
-func Names() []string { return []string{"full", "feature", "freeze"} }
+func Names() []string { return []string{"full", "feature", "freeze", "lora"} }
 
 // Options are the methods' settings; each method reads its own field.
 type Options struct {
@@ -23,6 +24,8 @@ type Options struct {
 	Feature feature.Config
 	// Freeze chooses what trains under "freeze".
 	Freeze freeze.Config
+	// LoRA configures "lora".
+	LoRA lora.Config
 }
 
 // New returns the named method configured by o.
@@ -38,6 +41,8 @@ func New(name string, o Options) (method.Method, error) {
 		return feature.New(o.Feature, o.Seed)
 	case "freeze":
 		return freeze.New(o.Freeze, bertModules)
+	case "lora":
+		return lora.New(o.LoRA, o.Seed)
 	}
 	return nil, fmt.Errorf("unknown method %q (available: %s)", name, strings.Join(Names(), ", "))
 }

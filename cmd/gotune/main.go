@@ -4,6 +4,8 @@
 //	gotune eval    --model runs/x/model --data dev.jsonl
 //	gotune predict --model runs/x/model --input in.jsonl --output out.jsonl
 //	gotune inspect --model DIR
+//	gotune merge   --model BASE --adapter ADAPTER --out DIR
+//	gotune lora    targets|combine ...
 //	gotune demo
 //
 // Run `gotune COMMAND -h` for a command's flags.
@@ -31,6 +33,8 @@ Commands:
   predict   classify a file of texts into JSONL
   inspect   show a model's architecture and parameter counts
   demo      the built-in offline demo: pretrain a tiny BERT, then fine-tune it
+  merge     merge a LoRA adapter into its base model (Hugging Face layout)
+  lora      LoRA tools: targets (dry-run a target spec), combine (weighted adapters)
   bench     time training steps on standard model shapes (compare with ../shared/peer)
 
 Run 'gotune COMMAND -h' for the flags of a command.
@@ -52,9 +56,21 @@ func main() {
 	case "train":
 		err = runTrain(ctx, args, os.Stdout, os.Stderr)
 	case "eval":
-		err = runEval(args, os.Stdout, os.Stderr)
+		if usesAdapters(args) {
+			err = runAdapterEval(args, os.Stdout, os.Stderr)
+		} else {
+			err = runEval(args, os.Stdout, os.Stderr)
+		}
 	case "predict":
-		err = runPredict(args, os.Stdout, os.Stderr)
+		if usesAdapters(args) {
+			err = runAdapterPredict(args, os.Stdout, os.Stderr)
+		} else {
+			err = runPredict(args, os.Stdout, os.Stderr)
+		}
+	case "merge":
+		err = runMerge(args, os.Stdout, os.Stderr)
+	case "lora":
+		err = runLoRA(args, os.Stdout, os.Stderr)
 	case "inspect":
 		err = runInspect(args, os.Stdout)
 	case "demo":
@@ -88,7 +104,7 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.StringVar(&c.Eval, "eval", c.Eval, "evaluation data (default: hold out --eval-split of --train)")
 	fs.Float64Var(&c.EvalSplit, "eval-split", c.EvalSplit, "fraction of --train held out when --eval is not given")
 	fs.StringVar(&c.Out, "out", c.Out, "run folder")
-	fs.StringVar(&c.Method, "method", c.Method, "fine-tuning method: full, feature, freeze")
+	fs.StringVar(&c.Method, "method", c.Method, "fine-tuning method: full, feature, freeze, lora")
 	fs.StringVar(&c.Freeze, "freeze", c.Freeze, "freeze: modules to freeze, the rest trains: embeddings, layers:N-M, pooler, attention, attention.self, attention.output, ffn, layernorm, layers:N-M.KIND (e.g. embeddings,layers:0-7); classifier always trains")
 	fs.StringVar(&c.TrainModules, "train-modules", c.TrainModules, "freeze: modules that train, the rest is frozen; names as --freeze (e.g. layers:8-11,pooler); classifier always trains")
 	fs.StringVar(&c.TrainRegex, "train-regex", c.TrainRegex, "freeze: train weights whose Hugging Face name matches this RE2 regexp anywhere; the rest is frozen")
@@ -100,6 +116,7 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.IntVar(&c.Feature.HeadHidden, "head-hidden", c.Feature.HeadHidden, "feature: hidden units of --head mlp")
 	fs.Float64Var(&c.Feature.Dropout, "head-dropout", c.Feature.Dropout, "feature: dropout on the features while training")
 	fs.BoolVar(&c.Feature.ExportFull, "export-full", c.Feature.ExportFull, "feature: also save a full Hugging Face model (linear head over the pooler)")
+	bindLoRAFlags(fs, &c.LoRA)
 	fs.StringVar(&c.TextField, "text-field", c.TextField, "field holding the text")
 	fs.StringVar(&c.TextPairField, "text-pair-field", c.TextPairField, "field holding the second text of a pair")
 	fs.StringVar(&c.LabelField, "label-field", c.LabelField, "field holding the label")
