@@ -122,3 +122,75 @@ func (c *Ctx) Record(name string, x *Node) {
 		c.Capture[name] = x
 	}
 }
+
+// PrefixHook lets a method add trainable key/value positions in front of
+// every layer's attention (prefix tuning / P-Tuning v2).
+type PrefixHook interface {
+	// PrefixLen is the number of virtual positions added.
+	PrefixLen() int
+	// PrefixKV returns the keys and values of layer for a batch, each
+	// [batch, PrefixLen, kvHeads, headDim].
+	PrefixKV(c *Ctx, layer, batch, kvHeads, headDim int) (k, v *Node)
+}
+
+// SublayerHook lets a method change a transformer sublayer's output before
+// it joins the residual stream (bottleneck adapters). kind is "attention"
+// or "ffn"; out is the sublayer's output (after its output projection and
+// dropout), residual its input, and norm the sublayer's own layer norm.
+// The default, when no hook returns a value, is norm(out + residual).
+type SublayerHook interface {
+	Sublayer(c *Ctx, layer int, kind string, out, residual *Node, norm func(*Node) *Node) *Node
+}
+
+// EmbeddingHook lets a method change the input embeddings and attention
+// mask before the first layer (prompt tuning prepends soft tokens).
+type EmbeddingHook interface {
+	// InputEmbeddings returns new embeddings [batch, seq', hidden] and
+	// mask [batch, seq'] (int32).
+	InputEmbeddings(c *Ctx, x, mask *Node) (*Node, *Node)
+}
+
+// PrefixLen returns the number of prefix positions the hooks add to
+// attention (0 without a PrefixHook).
+func (c *Ctx) PrefixLen() int {
+	for _, h := range c.Hooks {
+		if ph, ok := h.(PrefixHook); ok {
+			return ph.PrefixLen()
+		}
+	}
+	return 0
+}
+
+// PrefixKV returns the prefix keys and values of a layer, or nil, nil.
+func (c *Ctx) PrefixKV(layer, batch, kvHeads, headDim int) (k, v *Node) {
+	for _, h := range c.Hooks {
+		if ph, ok := h.(PrefixHook); ok {
+			return ph.PrefixKV(c, layer, batch, kvHeads, headDim)
+		}
+	}
+	return nil, nil
+}
+
+// Sublayer joins a sublayer's output to the residual stream: norm(out +
+// residual), unless a SublayerHook changes it.
+func (c *Ctx) Sublayer(layer int, kind string, out, residual *Node, norm func(*Node) *Node) *Node {
+	for _, h := range c.Hooks {
+		if sh, ok := h.(SublayerHook); ok {
+			if y := sh.Sublayer(c, layer, kind, out, residual, norm); y != nil {
+				return y
+			}
+		}
+	}
+	return norm(Add(out, residual))
+}
+
+// InputEmbeddings applies any EmbeddingHook to the input embeddings and
+// mask.
+func (c *Ctx) InputEmbeddings(x, mask *Node) (*Node, *Node) {
+	for _, h := range c.Hooks {
+		if eh, ok := h.(EmbeddingHook); ok {
+			x, mask = eh.InputEmbeddings(c, x, mask)
+		}
+	}
+	return x, mask
+}

@@ -131,9 +131,11 @@ func Encode(c *nn.Ctx, cfg *Config, in Inputs) *Node {
 	if cfg.IsRoBERTa() {
 		// Positions count real tokens, offset by padding_idx+1; padding gets padding_idx.
 		m := ConvertDType(NotEqual(in.IDs, Scalar(g, in.IDs.DType(), cfg.PadTokenID)), dtypes.Int32)
-		pos = Add(Mul(CumSum(m, 1), m), Scalar(g, dtypes.Int32, cfg.PadTokenID))
+		pos = Add(Mul(AddScalar(CumSum(m, 1), float64(c.PrefixLen())), m), Scalar(g, dtypes.Int32, cfg.PadTokenID))
 	} else {
-		pos = Iota(g, shapes.Make(dtypes.Int32, batch, seq), 1)
+		// With a key/value prefix, Hugging Face counts the prefix as past
+		// positions: the real tokens' positions start after it.
+		pos = AddScalar(Iota(g, shapes.Make(dtypes.Int32, batch, seq), 1), float64(c.PrefixLen()))
 	}
 	x := c.Embedding(p+"embeddings.word_embeddings", in.IDs)
 	x = Add(x, c.Embedding(p+"embeddings.position_embeddings", pos))
@@ -144,10 +146,13 @@ func Encode(c *nn.Ctx, cfg *Config, in Inputs) *Node {
 	x = Add(x, c.Embedding(p+"embeddings.token_type_embeddings", types))
 	x = c.LayerNorm(p+"embeddings.LayerNorm", x, cfg.LayerNormEps)
 	x = c.Dropout(x, cfg.HiddenDropoutProb)
+	mask := in.Mask
+	x, mask = c.InputEmbeddings(x, mask)
+	batch, seq = x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	c.Record("hidden_states.0", x)
 
 	// Additive attention mask [batch, 1, 1, seq]: 0 for tokens, float32 min for padding.
-	maskBias := MulScalar(OneMinus(ConvertDType(in.Mask, dtypes.Float32)), -math.MaxFloat32)
+	maskBias := MulScalar(OneMinus(ConvertDType(mask, dtypes.Float32)), -math.MaxFloat32)
 	maskBias = Reshape(maskBias, batch, 1, 1, seq)
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		x = layer(c, cfg, i, x, maskBias)
@@ -165,6 +170,12 @@ func layer(c *nn.Ctx, cfg *Config, i int, x, maskBias *Node) *Node {
 	q := split(c.Linear(l+"attention.self.query", x))
 	k := split(c.Linear(l+"attention.self.key", x))
 	v := split(c.Linear(l+"attention.self.value", x))
+	if pk, pv := c.PrefixKV(i, batch, heads, dh); pk != nil {
+		// Prefix positions are attended by every token.
+		k = Concatenate([]*Node{pk, k}, 1)
+		v = Concatenate([]*Node{pv, v}, 1)
+		maskBias = Concatenate([]*Node{Zeros(x.Graph(), shapes.Make(dtypes.Float32, batch, 1, 1, pk.Shape().Dimensions[1])), maskBias}, -1)
+	}
 	scores := Einsum("bqhd,bkhd->bhqk", q, k)
 	scores = Add(MulScalar(scores, 1/math.Sqrt(float64(dh))), maskBias)
 	probs := Softmax(scores, -1)
@@ -173,7 +184,9 @@ func layer(c *nn.Ctx, cfg *Config, i int, x, maskBias *Node) *Node {
 	ctxv = Reshape(ctxv, batch, seq, hidden)
 	a := c.Linear(l+"attention.output.dense", ctxv)
 	a = c.Dropout(a, cfg.HiddenDropoutProb)
-	x = c.LayerNorm(l+"attention.output.LayerNorm", Add(a, x), cfg.LayerNormEps)
+	x = c.Sublayer(i, "attention", a, x, func(h *Node) *Node {
+		return c.LayerNorm(l+"attention.output.LayerNorm", h, cfg.LayerNormEps)
+	})
 
 	f := c.Linear(l+"intermediate.dense", x)
 	f, err := nn.Activation(cfg.HiddenAct, f)
@@ -182,7 +195,9 @@ func layer(c *nn.Ctx, cfg *Config, i int, x, maskBias *Node) *Node {
 	}
 	f = c.Linear(l+"output.dense", f)
 	f = c.Dropout(f, cfg.HiddenDropoutProb)
-	return c.LayerNorm(l+"output.LayerNorm", Add(f, x), cfg.LayerNormEps)
+	return c.Sublayer(i, "ffn", f, x, func(h *Node) *Node {
+		return c.LayerNorm(l+"output.LayerNorm", h, cfg.LayerNormEps)
+	})
 }
 
 // Pool returns BERT's pooler output tanh(dense(hidden[:, 0])) [batch, hidden].
