@@ -48,8 +48,19 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// Only long-running commands catch Ctrl-C/SIGTERM (to save a resumable
+	// checkpoint); after the first signal the default behaviour returns, so
+	// a second one ends the process at once.
+	ctx := context.Background()
+	if cmd := os.Args[1]; cmd == "train" || cmd == "demo" {
+		var stop context.CancelFunc
+		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		go func() {
+			<-ctx.Done()
+			stop()
+		}()
+	}
 	var err error
 	cmd, args := os.Args[1], os.Args[2:]
 	switch cmd {
