@@ -176,12 +176,7 @@ func layer(c *nn.Ctx, cfg *Config, i int, x, maskBias *Node) *Node {
 		v = Concatenate([]*Node{pv, v}, 1)
 		maskBias = Concatenate([]*Node{Zeros(x.Graph(), shapes.Make(dtypes.Float32, batch, 1, 1, pk.Shape().Dimensions[1])), maskBias}, -1)
 	}
-	scores := Einsum("bqhd,bkhd->bhqk", q, k)
-	scores = Add(MulScalar(scores, 1/math.Sqrt(float64(dh))), maskBias)
-	probs := Softmax(scores, -1)
-	probs = c.Dropout(probs, cfg.AttentionProbsDropoutProb)
-	ctxv := Einsum("bhqk,bkhd->bqhd", probs, v)
-	ctxv = Reshape(ctxv, batch, seq, hidden)
+	ctxv := c.Attention(q, k, v, maskBias, cfg.AttentionProbsDropoutProb)
 	a := c.Linear(l+"attention.output.dense", ctxv)
 	a = c.Dropout(a, cfg.HiddenDropoutProb)
 	x = c.Sublayer(i, "attention", a, x, func(h *Node) *Node {
