@@ -182,8 +182,12 @@ func (t *Trainer) update(grads []*Node, lr, step *Node) *Node {
 	if o.MaxGradNorm > 0 {
 		scale = Min(scale, Div(Scalar(g, dtypes.Float32, o.MaxGradNorm), AddScalar(norm, 1e-6)))
 	}
+	// Bias corrections folded into two scalars, as torch's AdamW does:
+	// p -= lr/bc1 · m / (sqrt(v)/sqrt(bc2) + eps)
+	//    = (lr·sqrt(bc2)/bc1) · m / (sqrt(v) + eps·sqrt(bc2)).
 	bc1 := OneMinus(Pow(Scalar(g, dtypes.Float32, o.Beta1), step))
-	bc2 := OneMinus(Pow(Scalar(g, dtypes.Float32, o.Beta2), step))
+	sqrtBC2 := Sqrt(OneMinus(Pow(Scalar(g, dtypes.Float32, o.Beta2), step)))
+	epsHat := MulScalar(sqrtBC2, o.Eps)
 	for i, n := range t.names {
 		pv := t.params.Var(n)
 		p := pv.NodeValue(g)
@@ -199,8 +203,8 @@ func (t *Trainer) update(grads []*Node, lr, step *Node) *Node {
 		}
 		m := Add(MulScalar(t.m[i].NodeValue(g), o.Beta1), MulScalar(gr, 1-o.Beta1))
 		v := Add(MulScalar(t.v[i].NodeValue(g), o.Beta2), MulScalar(Square(gr), 1-o.Beta2))
-		denom := AddScalar(Div(Sqrt(v), Sqrt(bc2)), o.Eps)
-		p = Sub(p, Mul(Div(lrI, bc1), Div(m, denom)))
+		stepSize := Div(Mul(lrI, sqrtBC2), bc1)
+		p = Sub(p, Mul(stepSize, Div(m, Add(Sqrt(v), epsHat))))
 		t.m[i].SetValueGraph(m)
 		t.v[i].SetValueGraph(v)
 		pv.SetValueGraph(p)
