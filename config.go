@@ -10,9 +10,12 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/gotune/gotune/augment"
+	"github.com/gotune/gotune/method/adapter"
 	"github.com/gotune/gotune/method/feature"
 	"github.com/gotune/gotune/method/freeze"
 	"github.com/gotune/gotune/method/lora"
+	"github.com/gotune/gotune/method/ptuning"
 	"github.com/gotune/gotune/methods"
 )
 
@@ -48,12 +51,28 @@ type Config struct {
 	// alpha_pattern, bias, use_rslora, use_dora, init, modules_to_save,
 	// loraplus_lr_ratio (see lora.Config).
 	LoRA lora.Config `yaml:"lora,omitempty"`
+	// PTuning configures --method ptuning (prefix tuning / P-Tuning v2) and
+	// --method prompt (prompt tuning): num_virtual_tokens,
+	// prefix_projection, encoder_hidden_size, dropout, init, init_text (see
+	// ptuning.Config).
+	PTuning ptuning.Config `yaml:"ptuning,omitempty"`
+	// Adapter configures --method adapter (bottleneck adapters):
+	// placement, reduction_factor, reduction_per_layer, non_linearity,
+	// residual_before_ln, leave_out, init, scaling, dropout (see
+	// adapter.Config).
+	Adapter adapter.Config `yaml:"adapter,omitempty"`
 
 	TextField     string `yaml:"text_field"`
 	TextPairField string `yaml:"text_pair_field,omitempty"`
 	LabelField    string `yaml:"label_field"`
 	MaxLen        int    `yaml:"max_len"`
+	// Augment augments the training data (never the evaluation data):
+	// "eda", "eda:alpha=0.1,n=4", "aeda", "contextual:p=0.15,k=5" (see
+	// augment.ParseSpec); "" means none.
+	Augment string `yaml:"augment,omitempty"`
 
+	// Epochs and LR left at 0 take the method's defaults
+	// (methods.DefaultsFor: 3 and 2e-5 for full fine-tuning).
 	Epochs      int     `yaml:"epochs"`
 	MaxSteps    int     `yaml:"max_steps,omitempty"`
 	LR          float64 `yaml:"lr"`
@@ -89,7 +108,7 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Method: "full", EvalSplit: 0.1, TextField: "text", LabelField: "label", MaxLen: 128,
-		Epochs: 3, LR: 2e-5, BatchSize: 32, GradAccum: 1, Schedule: "linear", WarmupRatio: 0,
+		Epochs: 0, LR: 0, BatchSize: 32, GradAccum: 1, Schedule: "linear", WarmupRatio: 0,
 		WeightDecay: 0, MaxGradNorm: 1.0, Seed: 42, Dropout: -1, LoggingSteps: 10, SaveSteps: 200,
 		MetricForBest: "accuracy", Feature: feature.Config{Pooling: "cls", Head: "linear", Layers: 4, HeadHidden: 256, Dropout: 0.1},
 	}
@@ -149,8 +168,28 @@ func configKeys() []string {
 	return keys
 }
 
-// Validate checks the config and names the first bad field.
+// ApplyMethodDefaults sets lr and epochs left at 0 to the method's
+// defaults (methods.DefaultsFor).
+func (c *Config) ApplyMethodDefaults() {
+	d := methods.DefaultsFor(c.Method)
+	if c.LR == 0 {
+		c.LR = d.LR
+	}
+	if c.Epochs == 0 {
+		c.Epochs = d.Epochs
+	}
+}
+
+// reservedPositions is the number of position ids the method takes from
+// the model (prompt tuning's virtual tokens).
+func (c *Config) reservedPositions() int {
+	return methods.ReservedPositions(c.Method, c.methodOptions())
+}
+
+// Validate fills the method's defaults (ApplyMethodDefaults), then checks
+// the config and names the first bad field.
 func (c *Config) Validate() error {
+	c.ApplyMethodDefaults()
 	switch {
 	case c.Model == "":
 		return fmt.Errorf("no model: set --model (a Hugging Face folder or Hub id)")
@@ -181,6 +220,11 @@ func (c *Config) Validate() error {
 	// The method's own settings (syntax only; names are checked against the model later).
 	if _, err := methods.New(c.Method, c.methodOptions()); err != nil {
 		return err
+	}
+	if c.Augment != "" {
+		if _, err := augment.ParseSpec(c.Augment); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -214,5 +258,5 @@ func (c *Config) absPaths() {
 // methodOptions collects the method settings of the config.
 func (c *Config) methodOptions() methods.Options {
 	return methods.Options{Seed: uint64(c.Seed), Feature: c.Feature, Freeze: freeze.Config{Freeze: c.Freeze,
-		Train: c.TrainModules, TrainRegex: c.TrainRegex, FreezeRegex: c.FreezeRegex, TrainLast: c.TrainLast}, LoRA: c.LoRA}
+		Train: c.TrainModules, TrainRegex: c.TrainRegex, FreezeRegex: c.FreezeRegex, TrainLast: c.TrainLast}, LoRA: c.LoRA, PTuning: c.PTuning, Adapter: c.Adapter}
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/data"
+	"github.com/gotune/gotune/method/adapter"
+	"github.com/gotune/gotune/methods"
 	"github.com/gotune/gotune/nn"
 	"github.com/gotune/gotune/runlog"
 )
@@ -222,6 +224,7 @@ func commandLine(c *Config) string {
 			args = append(args, "--"+flag, quote(fmt.Sprint(v)))
 		}
 	}
+	add("augment", c.Augment, d.Augment)
 	add("freeze", c.Freeze, d.Freeze)
 	add("train-modules", c.TrainModules, d.TrainModules)
 	add("train-regex", c.TrainRegex, d.TrainRegex)
@@ -268,14 +271,31 @@ func commandLine(c *Config) string {
 	add("lora-init", l.Init, "")
 	add("lora-modules-to-save", join(l.ModulesToSave), "")
 	add("loraplus-lr-ratio", l.LoRAPlusLRRatio, 0)
+	pt := c.PTuning
+	add("num-virtual-tokens", pt.NumVirtualTokens, 0)
+	add("prefix-projection", pt.PrefixProjection, false)
+	add("encoder-hidden-size", pt.EncoderHiddenSize, 0)
+	add("prefix-dropout", pt.Dropout, 0)
+	add("prompt-init", pt.Init, "")
+	add("prompt-init-text", pt.InitText, "")
+	ad := c.Adapter
+	add("adapter-placement", ad.Placement, "")
+	add("adapter-reduction", adapter.FormatReduction(ad.ReductionFactor, ad.ReductionPerLayer), "0")
+	add("adapter-non-linearity", ad.NonLinearity, "")
+	add("adapter-residual-before-ln", ad.ResidualBeforeLN, "")
+	add("adapter-leave-out", ints(ad.LeaveOut), "")
+	add("adapter-init", ad.Init, "")
+	add("adapter-scaling", ad.Scaling, 0)
+	add("adapter-dropout", ad.Dropout, 0)
+	md := methods.DefaultsFor(c.Method)
 	add("eval-split", c.EvalSplit, d.EvalSplit)
 	add("text-field", c.TextField, d.TextField)
 	add("text-pair-field", c.TextPairField, d.TextPairField)
 	add("label-field", c.LabelField, d.LabelField)
 	add("max-len", c.MaxLen, d.MaxLen)
-	add("epochs", c.Epochs, d.Epochs)
+	add("epochs", c.Epochs, md.Epochs)
 	add("max-steps", c.MaxSteps, d.MaxSteps)
-	add("lr", c.LR, d.LR)
+	add("lr", c.LR, md.LR)
 	add("batch-size", c.BatchSize, d.BatchSize)
 	add("grad-accum", c.GradAccum, d.GradAccum)
 	add("schedule", c.Schedule, d.Schedule)

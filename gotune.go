@@ -23,6 +23,7 @@ import (
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/gotune/gotune/augment"
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/data"
@@ -174,6 +175,16 @@ func (j *job) setup() error {
 	} else {
 		trainEx, evalEx = data.Split(trainEx, cfg.EvalSplit, cfg.Seed)
 	}
+	if cfg.Augment != "" { // training data only, after the split: evaluation data is never augmented
+		n, desc := len(trainEx), ""
+		if trainEx, desc, err = augment.Train(trainEx, cfg.Augment, cfg.TextField, cfg.Model, cfg.Backend, cfg.Seed); err != nil {
+			return err
+		}
+		j.printf("%s\n", desc)
+		if err := augment.WriteReport(filepath.Join(cfg.Out, "augment.json"), cfg.Augment, desc, n, len(trainEx)); err != nil {
+			return err
+		}
+	}
 	labels, err := data.NewLabelSet(trainEx)
 	if err != nil {
 		return err
@@ -196,8 +207,11 @@ func (j *job) setup() error {
 	if j.tok, err = tokenizer.Load(modelDir); err != nil {
 		return err
 	}
-	if cfg.MaxLen > m.Cfg.MaxPositionEmbeddings {
-		cfg.MaxLen = m.Cfg.MaxPositionEmbeddings
+	if limit := m.Cfg.MaxPositionEmbeddings - cfg.reservedPositions(); cfg.MaxLen > limit { // virtual tokens take positions
+		if limit < 4 {
+			return fmt.Errorf("%d virtual tokens leave %d of the model's %d positions to the input; use fewer", cfg.reservedPositions(), limit, m.Cfg.MaxPositionEmbeddings)
+		}
+		cfg.MaxLen = limit
 	}
 	if j.train, err = encode(j.tok, trainEx, labels, cfg.MaxLen); err != nil {
 		return err

@@ -14,8 +14,11 @@ import (
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/method/adapter"
 	"github.com/gotune/gotune/method/feature"
 	"github.com/gotune/gotune/method/lora"
+	"github.com/gotune/gotune/method/ptuning"
+	"github.com/gotune/gotune/methods"
 	"github.com/gotune/gotune/runlog"
 	"github.com/gotune/gotune/tokenizer"
 )
@@ -30,10 +33,17 @@ type Predictor struct {
 	MaxLen int
 	// BatchSize is the inference batch size (default 32).
 	BatchSize int
-	// be and lora (LoRA adapters on the base, nil otherwise) let Use
-	// switch adapters without reloading the base.
-	be   compute.Backend
-	lora *lora.Hook
+	// be and adapters (LoRA or bottleneck adapters on the base, nil
+	// otherwise) let Use switch adapters without reloading the base.
+	be       compute.Backend
+	adapters adapterSet
+}
+
+// adapterSet is a hook holding several adapters on one base (lora.Hook,
+// adapter.Hook).
+type adapterSet interface {
+	Names() []string
+	Use(setup string) error
 }
 
 // LoadPredictor loads a model saved by a run (or any Hugging Face
@@ -49,12 +59,20 @@ func LoadPredictor(dir, backend string) (*Predictor, error) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, lora.ConfigFile)); err == nil && mi.Method == "full" {
 		mi.Method = "lora" // a PEFT adapter folder
+		if adapter.IsFolder(dir) {
+			mi.Method = "adapter" // an AdapterHub bottleneck adapter folder
+		}
+		if k := ptuning.AdapterKind(dir); k != "" {
+			mi.Method = k // a PEFT prefix or prompt adapter
+		}
 	}
 	var m *classify.Classifier
 	tokDir := dir
 	switch mi.Method {
-	case "lora":
+	case "lora", "adapter":
 		return LoadAdapters("", []string{dir}, backend, nil)
+	case ptuning.Prefix, ptuning.Prompt:
+		return LoadPromptAdapter("", dir, backend, nil)
 	case "full", "freeze":
 		if m, err = classify.Load(dir, nil, 0); err != nil {
 			return nil, err
@@ -104,13 +122,49 @@ func newPredictor(m *classify.Classifier, tokDir, backend string) (*Predictor, e
 	return &Predictor{Model: m, tok: tok, runner: r, be: be, MaxLen: min(128, m.Cfg.MaxPositionEmbeddings), BatchSize: 32}, nil
 }
 
+// LoadPromptAdapter loads a base model (base "" = the adapter's
+// base_model_name_or_path) with a prefix-tuning or prompt-tuning adapter
+// folder (PEFT's, or a ptuning/prompt run's model folder) for prediction.
+func LoadPromptAdapter(base, dir, backend string, warn func(string)) (*Predictor, error) {
+	m, _, err := ptuning.LoadModel(base, dir, warn)
+	if err != nil {
+		return nil, err
+	}
+	if len(m.NewHead) > 0 {
+		return nil, fmt.Errorf("adapter %s saves no classification head and the base model %s has none", dir, m.Dir)
+	}
+	return newPredictor(m, m.Dir, backend)
+}
+
+// maxLen is the truncation length: MaxLen, less the positions virtual
+// tokens take.
+func (p *Predictor) maxLen() int {
+	limit := p.Model.Cfg.MaxPositionEmbeddings
+	for _, h := range p.Model.Hooks {
+		if v, ok := h.(interface{ VirtualTokens() int }); ok {
+			limit -= v.VirtualTokens()
+		}
+	}
+	return max(1, min(p.MaxLen, limit))
+}
+
 // LoadAdapters loads a base model with LoRA adapter folders (each "DIR" or
 // "NAME=DIR"; a PEFT adapter or a LoRA run's model folder) for prediction;
 // base "" takes the first adapter's base_model_name_or_path. The first
 // adapter is active; Use switches. warn, when not nil, receives warnings
 // (unknown adapter_config.json keys).
 func LoadAdapters(base string, adapters []string, backend string, warn func(string)) (*Predictor, error) {
-	m, h, err := lora.LoadModel(base, adapters, warn)
+	if len(adapters) == 1 && ptuning.AdapterKind(adapters[0]) != "" {
+		return LoadPromptAdapter(base, adapters[0], backend, warn)
+	}
+	var m *classify.Classifier
+	var h adapterSet
+	var err error
+	if _, dir := adapter.Spec(adapters[0]); adapter.IsFolder(dir) { // AdapterHub bottleneck adapters
+		m, h, err = adapter.LoadModel(base, adapters, methods.AdapterModules, warn)
+	} else {
+		m, h, err = lora.LoadModel(base, adapters, warn)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -121,26 +175,26 @@ func LoadAdapters(base string, adapters []string, backend string, warn func(stri
 	if err != nil {
 		return nil, err
 	}
-	p.lora = h
+	p.adapters = h
 	return p, nil
 }
 
-// Adapters lists the LoRA adapters loaded on the predictor's base (nil
-// for other models).
+// Adapters lists the LoRA or bottleneck adapters loaded on the
+// predictor's base (nil for other models).
 func (p *Predictor) Adapters() []string {
-	if p.lora == nil {
+	if p.adapters == nil {
 		return nil
 	}
-	return p.lora.Names()
+	return p.adapters.Names()
 }
 
-// Use switches the active LoRA adapter; the base weights stay loaded, only
-// the graphs are rebuilt.
+// Use switches the active adapter (bottleneck adapters also take a stack,
+// "a+b"); the base weights stay loaded, only the graphs are rebuilt.
 func (p *Predictor) Use(name string) error {
-	if p.lora == nil {
-		return fmt.Errorf("--use %s: the model has no LoRA adapters", name)
+	if p.adapters == nil {
+		return fmt.Errorf("--use %s: the model has no adapters", name)
 	}
-	if err := p.lora.Use(name); err != nil {
+	if err := p.adapters.Use(name); err != nil {
 		return err
 	}
 	r, err := p.Model.NewRunner(p.be)
@@ -184,11 +238,11 @@ func (p *Predictor) Evaluate(path string, opts data.Options) (map[string]float64
 	if err := data.CheckLabels(ex, ls, path); err != nil {
 		return nil, err
 	}
-	enc, err := encode(p.tok, ex, ls, p.MaxLen)
+	enc, err := encode(p.tok, ex, ls, p.maxLen())
 	if err != nil {
 		return nil, err
 	}
-	met, _, err := evaluateEncoded(p.runner, enc, data.DefaultBuckets(p.MaxLen), p.pad(), p.BatchSize, ls.Len())
+	met, _, err := evaluateEncoded(p.runner, enc, data.DefaultBuckets(p.maxLen()), p.pad(), p.BatchSize, ls.Len())
 	return met, err
 }
 
@@ -211,7 +265,7 @@ func (p *Predictor) PredictFile(in, out string, opts data.Options, progress io.W
 	if err != nil {
 		return err
 	}
-	enc, err := encode(p.tok, ex, nil, p.MaxLen)
+	enc, err := encode(p.tok, ex, nil, p.maxLen())
 	if err != nil {
 		return err
 	}
@@ -222,7 +276,7 @@ func (p *Predictor) PredictFile(in, out string, opts data.Options, progress io.W
 	logits := make([][]float32, len(enc))
 	for start := 0; start < len(enc); start += p.BatchSize * 8 {
 		end := min(len(enc), start+p.BatchSize*8)
-		_, l, err := evaluateEncoded(p.runner, enc[start:end], data.DefaultBuckets(p.MaxLen), p.pad(), p.BatchSize, ls.Len())
+		_, l, err := evaluateEncoded(p.runner, enc[start:end], data.DefaultBuckets(p.maxLen()), p.pad(), p.BatchSize, ls.Len())
 		if err != nil {
 			return err
 		}

@@ -6,15 +6,19 @@ import (
 	"strings"
 
 	"github.com/gotune/gotune/method"
+	"github.com/gotune/gotune/method/adapter"
 	"github.com/gotune/gotune/method/feature"
 	"github.com/gotune/gotune/method/freeze"
 	"github.com/gotune/gotune/method/full"
 	"github.com/gotune/gotune/method/lora"
+	"github.com/gotune/gotune/method/ptuning"
 	"github.com/gotune/gotune/models/bert"
 )
 
 // Names lists the available methods.
-func Names() []string { return []string{"full", "feature", "freeze", "lora"} }
+func Names() []string {
+	return []string{"full", "feature", "freeze", "lora", "ptuning", "prompt", "adapter"}
+}
 
 // Options are the methods' settings; each method reads its own field.
 type Options struct {
@@ -26,6 +30,44 @@ type Options struct {
 	Freeze freeze.Config
 	// LoRA configures "lora".
 	LoRA lora.Config
+	// PTuning configures "ptuning" (prefix tuning / P-Tuning v2) and
+	// "prompt" (prompt tuning).
+	PTuning ptuning.Config
+	// Adapter configures "adapter" (bottleneck adapters).
+	Adapter adapter.Config
+}
+
+// Defaults are a method's training settings, used where a run leaves them
+// at 0.
+type Defaults struct {
+	// LR is the peak learning rate.
+	LR float64
+	// Epochs is the number of training epochs.
+	Epochs int
+}
+
+// DefaultsFor returns the named method's defaults: the Hugging Face
+// Trainer's lr 2e-5 and 3 epochs, unless the method needs others.
+func DefaultsFor(name string) Defaults {
+	switch name {
+	case ptuning.Prefix:
+		return Defaults{LR: ptuning.DefaultPrefixLR, Epochs: ptuning.DefaultEpochs}
+	case ptuning.Prompt:
+		return Defaults{LR: ptuning.DefaultPromptLR, Epochs: ptuning.DefaultEpochs}
+	case "adapter": // AdapterHub advises 1e-4 for adapter training
+		return Defaults{LR: adapter.DefaultLR, Epochs: 3}
+	}
+	return Defaults{LR: 2e-5, Epochs: 3}
+}
+
+// ReservedPositions is the number of position ids the named method takes
+// from the model's position table (virtual tokens), which inputs then
+// cannot use.
+func ReservedPositions(name string, o Options) int {
+	if name == ptuning.Prefix || name == ptuning.Prompt {
+		return o.PTuning.VirtualTokens()
+	}
+	return 0
 }
 
 // New returns the named method configured by o.
@@ -33,6 +75,12 @@ func New(name string, o Options) (method.Method, error) {
 	if name != "freeze" && !o.Freeze.IsZero() {
 		// A misplaced selection flag is an error, not silently ignored.
 		return nil, fmt.Errorf("%s: only --method freeze chooses what trains (method is %q)", strings.Join(o.Freeze.SetFlags(), ", "), name)
+	}
+	if name != ptuning.Prefix && name != ptuning.Prompt && !o.PTuning.IsZero() {
+		return nil, fmt.Errorf("prompt settings (num_virtual_tokens, prefix_projection, ...) only apply to --method ptuning or prompt (method is %q)", name)
+	}
+	if name != "adapter" && !o.Adapter.IsZero() {
+		return nil, fmt.Errorf("adapter settings (placement, reduction_factor, ...) only apply to --method adapter (method is %q)", name)
 	}
 	switch name {
 	case "full", "":
@@ -43,6 +91,10 @@ func New(name string, o Options) (method.Method, error) {
 		return freeze.New(o.Freeze, bertModules)
 	case "lora":
 		return lora.New(o.LoRA, o.Seed)
+	case ptuning.Prefix, ptuning.Prompt:
+		return ptuning.New(name, o.PTuning, o.Seed)
+	case "adapter":
+		return adapter.New(o.Adapter, o.Seed, AdapterModules)
 	}
 	return nil, fmt.Errorf("unknown method %q (available: %s)", name, strings.Join(Names(), ", "))
 }
@@ -50,6 +102,16 @@ func New(name string, o Options) (method.Method, error) {
 // bertModules is the module map of the BERT family, the one architecture
 // gotune trains.
 func bertModules(names []string) (freeze.Modules, error) {
+	m, err := bert.ModulesOf(names)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// AdapterModules is the module map method/adapter places adapters by (the
+// BERT family's).
+func AdapterModules(names []string) (adapter.Modules, error) {
 	m, err := bert.ModulesOf(names)
 	if err != nil {
 		return nil, err

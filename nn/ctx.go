@@ -142,11 +142,14 @@ type SublayerHook interface {
 	Sublayer(c *Ctx, layer int, kind string, out, residual *Node, norm func(*Node) *Node) *Node
 }
 
-// EmbeddingHook lets a method change the input embeddings and attention
-// mask before the first layer (prompt tuning prepends soft tokens).
+// EmbeddingHook lets a method change the input's word embeddings and
+// attention mask (prompt tuning prepends soft tokens). The model applies it
+// to the word embeddings, before position and token-type embeddings are
+// added, as Hugging Face treats inputs_embeds: tokens a hook prepends take
+// token type 0 and the first positions.
 type EmbeddingHook interface {
 	// InputEmbeddings returns new embeddings [batch, seq', hidden] and
-	// mask [batch, seq'] (int32).
+	// mask [batch, seq'] (int32); added tokens go in front.
 	InputEmbeddings(c *Ctx, x, mask *Node) (*Node, *Node)
 }
 
@@ -193,4 +196,35 @@ func (c *Ctx) InputEmbeddings(x, mask *Node) (*Node, *Node) {
 		}
 	}
 	return x, mask
+}
+
+// Conv1D applies a transformers Conv1D module (GPT-2): module.weight is
+// stored [in, out] and y = x @ weight + bias. Hooks see it exactly as a
+// Linear layer of the same name (a LinearHook's base computes the Conv1D).
+func (c *Ctx) Conv1D(module string, x *Node) *Node {
+	base := func(x *Node) *Node {
+		return gnn.Dense(x, c.Weight(module+".weight"), c.OptWeight(module+".bias"), compute.DenseLayoutInputOutputs)
+	}
+	for _, h := range c.Hooks {
+		if lh, ok := h.(LinearHook); ok {
+			if y := lh.Linear(c, module, x, base); y != nil {
+				return y
+			}
+		}
+	}
+	return base(x)
+}
+
+// RMSNorm normalises the last axis of x by its root mean square and scales
+// it by module.weight, as LLaMA's RMSNorm: w * x / sqrt(mean(x²) + eps).
+func (c *Ctx) RMSNorm(module string, x *Node, eps float64) *Node {
+	variance := ReduceAndKeep(Square(x), ReduceMean, -1)
+	w := c.Weight(module + ".weight")
+	dims := make([]int, x.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[len(dims)-1] = w.Shape().Dimensions[0]
+	// Rsqrt has no gradient in this engine; x / sqrt is the same value.
+	return Mul(Div(x, Sqrt(AddScalar(variance, eps))), Reshape(w, dims...))
 }

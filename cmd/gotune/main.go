@@ -6,6 +6,7 @@
 //	gotune inspect --model DIR
 //	gotune merge   --model BASE --adapter ADAPTER --out DIR
 //	gotune lora    targets|combine ...
+//	gotune adapter plan|average ...
 //	gotune demo
 //
 // Run `gotune COMMAND -h` for a command's flags.
@@ -31,10 +32,12 @@ Commands:
   train     fine-tune a model on labelled data
   eval      evaluate a saved model on labelled data (last stdout line: JSON metrics)
   predict   classify a file of texts into JSONL
+  augment   write EDA / AEDA / contextual augmentations of a data file
   inspect   show a model's architecture and parameter counts
   demo      the built-in offline demo: pretrain a tiny BERT, then fine-tune it
   merge     merge a LoRA adapter into its base model (Hugging Face layout)
   lora      LoRA tools: targets (dry-run a target spec), combine (weighted adapters)
+  adapter   bottleneck adapter tools: plan (dry run), average (parameter average)
   bench     time training steps on standard model shapes (compare with ../shared/peer)
 
 Run 'gotune COMMAND -h' for the flags of a command.
@@ -86,8 +89,14 @@ func main() {
 		err = runInspect(args, os.Stdout)
 	case "demo":
 		err = runDemo(ctx, args, os.Stdout)
+	case "adapter":
+		err = runAdapter(args, os.Stdout, os.Stderr)
+	case "augment":
+		err = runAugment(args, os.Stdout, os.Stderr)
 	case "bench":
 		err = runBench(args, os.Stdout, os.Stderr)
+	case "generate":
+		err = runGenerate(args, os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -115,7 +124,7 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.StringVar(&c.Eval, "eval", c.Eval, "evaluation data (default: hold out --eval-split of --train)")
 	fs.Float64Var(&c.EvalSplit, "eval-split", c.EvalSplit, "fraction of --train held out when --eval is not given")
 	fs.StringVar(&c.Out, "out", c.Out, "run folder")
-	fs.StringVar(&c.Method, "method", c.Method, "fine-tuning method: full, feature, freeze, lora")
+	fs.StringVar(&c.Method, "method", c.Method, "fine-tuning method: full, feature, freeze, lora, ptuning (prefix tuning / P-Tuning v2), prompt (prompt tuning), adapter (bottleneck adapters)")
 	fs.StringVar(&c.Freeze, "freeze", c.Freeze, "freeze: modules to freeze, the rest trains: embeddings, layers:N-M, pooler, attention, attention.self, attention.output, ffn, layernorm, layers:N-M.KIND (e.g. embeddings,layers:0-7); classifier always trains")
 	fs.StringVar(&c.TrainModules, "train-modules", c.TrainModules, "freeze: modules that train, the rest is frozen; names as --freeze (e.g. layers:8-11,pooler); classifier always trains")
 	fs.StringVar(&c.TrainRegex, "train-regex", c.TrainRegex, "freeze: train weights whose Hugging Face name matches this RE2 regexp anywhere; the rest is frozen")
@@ -128,13 +137,16 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.Float64Var(&c.Feature.Dropout, "head-dropout", c.Feature.Dropout, "feature: dropout on the features while training")
 	fs.BoolVar(&c.Feature.ExportFull, "export-full", c.Feature.ExportFull, "feature: also save a full Hugging Face model (linear head over the pooler)")
 	bindLoRAFlags(fs, &c.LoRA)
+	bindPTuningFlags(fs, &c.PTuning)
+	bindAdapterFlags(fs, &c.Adapter)
 	fs.StringVar(&c.TextField, "text-field", c.TextField, "field holding the text")
 	fs.StringVar(&c.TextPairField, "text-pair-field", c.TextPairField, "field holding the second text of a pair")
 	fs.StringVar(&c.LabelField, "label-field", c.LabelField, "field holding the label")
 	fs.IntVar(&c.MaxLen, "max-len", c.MaxLen, "maximum tokens per example (longer ones are truncated)")
-	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "training epochs")
+	fs.StringVar(&c.Augment, "augment", c.Augment, "augment the training data only: eda (EDA paper's settings for the data size), eda:alpha=0.1,n=4, aeda, contextual:p=0.15,k=5 (see gotune augment -h)")
+	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "training epochs ("+methodDefaults("epochs")+")")
 	fs.IntVar(&c.MaxSteps, "max-steps", c.MaxSteps, "stop after this many optimizer steps (overrides --epochs)")
-	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate")
+	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate ("+methodDefaults("lr")+")")
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "examples per batch")
 	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "batches per optimizer step (gradient accumulation)")
 	fs.StringVar(&c.Schedule, "schedule", c.Schedule, "learning-rate schedule: linear, cosine, constant, constant_with_warmup")

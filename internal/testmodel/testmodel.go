@@ -34,6 +34,11 @@ type Options struct {
 	Labels []string
 	// Seed seeds the random weights.
 	Seed uint64
+	// InitRange is the weights' standard deviation (initializer_range;
+	// default 0.02, BERT's). A larger one (0.2) gives the random encoder
+	// features that vary with the input, as a pretrained one's do, for
+	// methods that train on a frozen encoder.
+	InitRange float64
 }
 
 // Default is the model most tests use: hidden 16, 2 layers, 2 heads,
@@ -91,6 +96,9 @@ func Write(dir string, o Options) error {
 	if o.Dropout < 0 {
 		o.Dropout = 0
 	}
+	if o.InitRange == 0 {
+		o.InitRange = 0.02
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -108,7 +116,7 @@ func Write(dir string, o Options) error {
 		"attention_probs_dropout_prob": o.Dropout,
 		"max_position_embeddings":      o.MaxPositions,
 		"type_vocab_size":              2,
-		"initializer_range":            0.02,
+		"initializer_range":            o.InitRange,
 		"layer_norm_eps":               1e-12,
 		"pad_token_id":                 0,
 		"position_embedding_type":      "absolute",

@@ -127,28 +127,40 @@ func Encode(c *nn.Ctx, cfg *Config, in Inputs) *Node {
 	p := cfg.Prefix()
 	g := c.G
 	batch, seq := in.IDs.Shape().Dimensions[0], in.IDs.Shape().Dimensions[1]
-	var pos *Node
-	if cfg.IsRoBERTa() {
-		// Positions count real tokens, offset by padding_idx+1; padding gets padding_idx.
-		m := ConvertDType(NotEqual(in.IDs, Scalar(g, in.IDs.DType(), cfg.PadTokenID)), dtypes.Int32)
-		pos = Add(Mul(AddScalar(CumSum(m, 1), float64(c.PrefixLen())), m), Scalar(g, dtypes.Int32, cfg.PadTokenID))
-	} else {
-		// With a key/value prefix, Hugging Face counts the prefix as past
-		// positions: the real tokens' positions start after it.
-		pos = AddScalar(Iota(g, shapes.Make(dtypes.Int32, batch, seq), 1), float64(c.PrefixLen()))
-	}
+	// The word embeddings, with what an EmbeddingHook prepends (a soft
+	// prompt): as for Hugging Face's inputs_embeds, the added tokens take
+	// token type 0 and the first positions.
 	x := c.Embedding(p+"embeddings.word_embeddings", in.IDs)
-	x = Add(x, c.Embedding(p+"embeddings.position_embeddings", pos))
+	words := x
+	mask := in.Mask
+	x, mask = c.InputEmbeddings(x, mask)
+	added := x.Shape().Dimensions[1] - seq
+	batch, seq = x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	types := in.TypeIDs
 	if types == nil {
 		types = ZerosLike(in.IDs)
 	}
+	if added > 0 {
+		types = Concatenate([]*Node{Zeros(g, shapes.Make(types.DType(), batch, added)), types}, 1)
+	}
+	var pos *Node
+	switch {
+	case cfg.IsRoBERTa() && x != words:
+		// From embeddings RoBERTa numbers every position from padding_idx+1.
+		pos = AddScalar(Iota(g, shapes.Make(dtypes.Int32, batch, seq), 1), float64(cfg.PadTokenID+1))
+	case cfg.IsRoBERTa():
+		// Positions count real tokens, offset by padding_idx+1; padding gets padding_idx.
+		m := ConvertDType(NotEqual(in.IDs, Scalar(g, in.IDs.DType(), cfg.PadTokenID)), dtypes.Int32)
+		pos = Add(Mul(AddScalar(CumSum(m, 1), float64(c.PrefixLen())), m), Scalar(g, dtypes.Int32, cfg.PadTokenID))
+	default:
+		// With a key/value prefix, Hugging Face counts the prefix as past
+		// positions: the real tokens' positions start after it.
+		pos = AddScalar(Iota(g, shapes.Make(dtypes.Int32, batch, seq), 1), float64(c.PrefixLen()))
+	}
+	x = Add(x, c.Embedding(p+"embeddings.position_embeddings", pos))
 	x = Add(x, c.Embedding(p+"embeddings.token_type_embeddings", types))
 	x = c.LayerNorm(p+"embeddings.LayerNorm", x, cfg.LayerNormEps)
 	x = c.Dropout(x, cfg.HiddenDropoutProb)
-	mask := in.Mask
-	x, mask = c.InputEmbeddings(x, mask)
-	batch, seq = x.Shape().Dimensions[0], x.Shape().Dimensions[1]
 	c.Record("hidden_states.0", x)
 
 	// Additive attention mask [batch, 1, 1, seq]: 0 for tokens, float32 min for padding.
