@@ -24,7 +24,7 @@ type inputs struct {
 	InputIDs      [][]int32 `json:"input_ids"`
 	AttentionMask [][]int32 `json:"attention_mask"`
 	Labels        [][]int32 `json:"labels"`
-	}
+}
 
 func load(t *testing.T, dir string) (*gpt2.Config, *nn.Params) {
 	t.Helper()
