@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gotune/gotune/augment"
+	"github.com/gotune/gotune/instruct"
 	"github.com/gotune/gotune/method/adapter"
 	"github.com/gotune/gotune/method/feature"
 	"github.com/gotune/gotune/method/freeze"
@@ -32,6 +33,20 @@ type Config struct {
 	EvalSplit float64 `yaml:"eval_split"`
 	// Out is the run folder.
 	Out string `yaml:"out"`
+	// Task is classify (sequence classification) or causal-lm (language
+	// modelling / instruction tuning on a decoder); "" chooses: causal-lm
+	// when the training data is instruction-shaped (instruction/output,
+	// prompt/completion, messages or conversations), or when the model is a
+	// decoder (LLaMA family, GPT-2, .gguf) and the data has no label field;
+	// classify otherwise. The run's config.yaml records the choice.
+	Task string `yaml:"task,omitempty"`
+	// Template renders instruction data for causal-lm: auto (default),
+	// alpaca, chat, chatml or none (see package instruct). TrainOnPrompt
+	// puts the loss on prompt tokens too (default: responses only);
+	// Packing concatenates short examples up to max_len.
+	Template      string `yaml:"template,omitempty"`
+	TrainOnPrompt bool   `yaml:"train_on_prompt,omitempty"`
+	Packing       bool   `yaml:"packing,omitempty"`
 	// Method is the fine-tuning method ("full", "feature", ...).
 	Method string `yaml:"method"`
 	// Feature configures --method feature: pooling (pooler, cls, mean,
@@ -93,7 +108,9 @@ type Config struct {
 	EvalSteps int `yaml:"eval_steps,omitempty"`
 	// SaveSteps is how often (optimizer steps) a resumable checkpoint is written.
 	SaveSteps int `yaml:"save_steps"`
-	// MetricForBest chooses the kept model: accuracy, macro_f1 or loss.
+	// MetricForBest chooses the kept model: accuracy, macro_f1 or loss
+	// (classify); loss or perplexity (causal-lm, where accuracy, the
+	// default, means loss).
 	MetricForBest string `yaml:"metric_for_best"`
 	// Patience > 0 stops after that many evaluations without improvement.
 	Patience int `yaml:"patience,omitempty"`
@@ -213,9 +230,17 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("warmup_ratio must be in [0, 1), got %g", c.WarmupRatio)
 	}
 	switch c.MetricForBest {
-	case "accuracy", "macro_f1", "loss":
+	case "accuracy", "macro_f1", "loss", "perplexity":
 	default:
-		return fmt.Errorf("metric_for_best %q is not one of accuracy, macro_f1, loss", c.MetricForBest)
+		return fmt.Errorf("metric_for_best %q is not one of accuracy, macro_f1, loss, perplexity", c.MetricForBest)
+	}
+	switch c.Task {
+	case "", TaskClassify, TaskCausalLM:
+	default:
+		return fmt.Errorf("task %q is not one of %s, %s", c.Task, TaskClassify, TaskCausalLM)
+	}
+	if err := instruct.CheckTemplate(c.Template); err != nil {
+		return err
 	}
 	// The method's own settings (syntax only; names are checked against the model later).
 	if _, err := methods.New(c.Method, c.methodOptions()); err != nil {

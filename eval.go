@@ -154,10 +154,13 @@ const MethodInfoFile = "gotune.json"
 type methodInfo struct {
 	Method    string `json:"method"`
 	BaseModel string `json:"base_model"`
+	// Task is the run's task (classify or causal-lm; "" in older runs:
+	// classify).
+	Task string `json:"task,omitempty"`
 }
 
-func writeMethodInfo(dir, method, base string) error {
-	b, _ := json.MarshalIndent(methodInfo{Method: method, BaseModel: base}, "", "  ")
+func writeMethodInfo(dir, method, base, task string) error {
+	b, _ := json.MarshalIndent(methodInfo{Method: method, BaseModel: base, Task: task}, "", "  ")
 	return checkpoint.WriteFileAtomic(filepath.Join(dir, MethodInfoFile), b)
 }
 
@@ -219,11 +222,17 @@ func commandLine(c *Config) string {
 		args = append(args, "--eval", quote(c.Eval))
 	}
 	args = append(args, "--out", quote(c.Out), "--method", c.Method)
+	if c.Task != "" {
+		args = append(args, "--task", c.Task)
+	}
 	add := func(flag string, v, def any) {
 		if fmt.Sprint(v) != fmt.Sprint(def) {
 			args = append(args, "--"+flag, quote(fmt.Sprint(v)))
 		}
 	}
+	add("template", c.Template, d.Template)
+	add("train-on-prompt", c.TrainOnPrompt, d.TrainOnPrompt)
+	add("packing", c.Packing, d.Packing)
 	add("augment", c.Augment, d.Augment)
 	add("freeze", c.Freeze, d.Freeze)
 	add("train-modules", c.TrainModules, d.TrainModules)

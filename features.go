@@ -14,7 +14,6 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
-	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/method"
 	"github.com/gotune/gotune/nn"
@@ -65,14 +64,14 @@ func (f *featureSet) batches(size int, shuffle bool, seed int64) []batch {
 // headModel is the train.Model of feature-based runs: the method's head
 // over precomputed features.
 type headModel struct {
-	m *classify.Classifier
+	m method.Model
 	f method.Featurizer
 }
 
-func (h *headModel) Params() *nn.Params { return h.m.P }
+func (h *headModel) Params() *nn.Params { return h.m.Params() }
 
 func (h *headModel) Loss(g *Graph, in []*Node, training bool) (loss, out *Node) {
-	c := &nn.Ctx{G: g, P: h.m.P, Training: training}
+	c := &nn.Ctx{G: g, P: h.m.Params(), Training: training}
 	return h.f.HeadLoss(h.m, c, in[0], in[1])
 }
 
@@ -80,11 +79,12 @@ func (h *headModel) Loss(g *Graph, in []*Node, training bool) (loss, out *Node) 
 // truncation and the encoded data.
 func (j *job) featureCacheKey(ex []data.Encoded) (string, error) {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%d|", j.feat.CacheKey(), j.model.Cfg.ModelType, j.cfg.MaxLen)
-	for _, name := range []string{"config.json", "model.safetensors", "model.safetensors.index.json"} {
-		st, err := os.Stat(filepath.Join(j.model.Dir, name))
-		if err == nil {
-			abs, _ := filepath.Abs(filepath.Join(j.model.Dir, name))
+	modelType, dir := j.modelID()
+	fmt.Fprintf(h, "%s|%s|%d|", j.feat.CacheKey(), modelType, j.cfg.MaxLen)
+	for _, name := range []string{"config.json", "model.safetensors", "model.safetensors.index.json", ""} { // "": a .gguf file
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err == nil && st.Mode().IsRegular() {
+			abs, _ := filepath.Abs(filepath.Join(dir, name))
 			fmt.Fprintf(h, "%s:%d:%d|", abs, st.Size(), st.ModTime().UnixNano())
 		}
 	}
@@ -114,8 +114,9 @@ func (j *job) extractFeatures() error {
 		if exec != nil {
 			return exec, nil
 		}
-		exec, err = model.NewExec(j.be, j.model.P.Store(), func(s *model.Scope, xs []*Node) *Node {
-			return j.feat.FeatureGraph(j.model, &nn.Ctx{G: xs[0].Graph(), P: j.model.P}, xs)
+		p := j.model.Params()
+		exec, err = model.NewExec(j.be, p.Store(), func(s *model.Scope, xs []*Node) *Node {
+			return j.feat.FeatureGraph(j.model, &nn.Ctx{G: xs[0].Graph(), P: p}, xs)
 		})
 		if err == nil {
 			exec.SetMaxCache(64)
@@ -138,7 +139,7 @@ func (j *job) extractFeatures() error {
 		if err != nil {
 			return nil, err
 		}
-		bs, err := tokenBatches(ex, j.cfg.BatchSize, j.buckets, j.tok.PadID(), false, 0, true)
+		bs, err := tokenBatches(ex, j.cfg.BatchSize, j.buckets, j.pad, false, 0, true)
 		if err != nil {
 			return nil, err
 		}

@@ -24,10 +24,12 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/gotune/gotune/augment"
+	"github.com/gotune/gotune/causallm"
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/instruct"
 	"github.com/gotune/gotune/method"
 	"github.com/gotune/gotune/methods"
 	"github.com/gotune/gotune/runlog"
@@ -91,19 +93,26 @@ const (
 
 // job is a prepared run.
 type job struct {
-	cfg        Config
-	w          io.Writer
-	be         compute.Backend
-	model      *classify.Classifier
-	meth       method.Method
-	tok        *tokenizer.Tokenizer
-	train      []data.Encoded
-	eval       []data.Encoded
-	trainer    *train.Trainer
-	buckets    []int
-	log        *runlog.MetricsLog
-	stepsEpoch int
-	total      int
+	cfg   Config
+	w     io.Writer
+	be    compute.Backend
+	model taskModel
+	meth  method.Method
+	tok   *tokenizer.Tokenizer
+	train []data.Encoded
+	eval  []data.Encoded
+	// cls is the encoder classifier and dec the decoder (one is set);
+	// pad pads token batches.
+	cls *classify.Classifier
+	dec *causallm.Model
+	pad int32
+	// lmTrain and lmEval are the causal-LM examples (task causal-lm).
+	lmTrain, lmEval []instruct.Example
+	trainer         *train.Trainer
+	buckets         []int
+	log             *runlog.MetricsLog
+	stepsEpoch      int
+	total           int
 	// feature-based runs train the head on cached features.
 	feat      method.Featurizer
 	trainFeat *featureSet
@@ -161,6 +170,26 @@ func prepareRunDir(cfg *Config) error {
 func (j *job) printf(format string, args ...any) { fmt.Fprintf(j.w, format, args...) }
 
 func (j *job) setup() error {
+	if err := j.chooseTask(); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case j.cfg.Task == TaskCausalLM:
+		err = j.setupCausalLM()
+	case causallm.IsDecoder(j.cfg.Model):
+		err = j.setupDecoderClassify()
+	default:
+		err = j.setupClassify()
+	}
+	if err != nil {
+		return err
+	}
+	return j.setupTraining()
+}
+
+// setupClassify reads classification data and loads an encoder classifier.
+func (j *job) setupClassify() error {
 	cfg := &j.cfg
 	opts := data.Options{TextField: cfg.TextField, TextPairField: cfg.TextPairField, LabelField: cfg.LabelField}
 	trainEx, err := data.ReadFile(cfg.Train, opts, true)
@@ -203,10 +232,11 @@ func (j *job) setup() error {
 	if cfg.Dropout >= 0 {
 		m.Cfg.HiddenDropoutProb, m.Cfg.AttentionProbsDropoutProb = cfg.Dropout, cfg.Dropout
 	}
-	j.model = m
+	j.model, j.cls = m, m
 	if j.tok, err = tokenizer.Load(modelDir); err != nil {
 		return err
 	}
+	j.pad = j.tok.PadID()
 	if limit := m.Cfg.MaxPositionEmbeddings - cfg.reservedPositions(); cfg.MaxLen > limit { // virtual tokens take positions
 		if limit < 4 {
 			return fmt.Errorf("%d virtual tokens leave %d of the model's %d positions to the input; use fewer", cfg.reservedPositions(), limit, m.Cfg.MaxPositionEmbeddings)
@@ -220,19 +250,28 @@ func (j *job) setup() error {
 		return err
 	}
 	j.buckets = data.DefaultBuckets(cfg.MaxLen)
+	return nil
+}
+
+// setupTraining prepares the method, the backend and the trainer for the
+// loaded model and data.
+func (j *job) setupTraining() error {
+	cfg := &j.cfg
+	m := j.model
+	var err error
 	if j.meth, err = methods.New(cfg.Method, cfg.methodOptions()); err != nil {
 		return err
 	}
 	if err := j.meth.Prepare(m); err != nil {
 		return fmt.Errorf("method %s: %w", j.meth.Name(), err)
 	}
-	if err := m.P.SeedRNG(cfg.Seed); err != nil {
+	if err := m.Params().SeedRNG(cfg.Seed); err != nil {
 		return err
 	}
 	if j.be, err = engine.New(cfg.Backend); err != nil {
 		return err
 	}
-	batches := (len(j.train) + cfg.BatchSize - 1) / cfg.BatchSize
+	batches := (j.numTrain() + cfg.BatchSize - 1) / cfg.BatchSize
 	j.stepsEpoch = (batches + cfg.GradAccum - 1) / cfg.GradAccum
 	j.total = j.stepsEpoch * cfg.Epochs
 	if cfg.MaxSteps > 0 {
@@ -323,7 +362,10 @@ func (j *job) trainBatches(epoch int) ([]batch, error) {
 	if j.feat != nil {
 		return j.trainFeat.batches(j.cfg.BatchSize, true, j.cfg.Seed+int64(epoch)), nil
 	}
-	return tokenBatches(j.train, j.cfg.BatchSize, j.buckets, j.tok.PadID(), true, j.cfg.Seed+int64(epoch), j.cfg.GroupByLength)
+	if j.lmTrain != nil {
+		return lmBatches(j.lmTrain, j.cfg.BatchSize, j.buckets, j.pad, true, j.cfg.Seed+int64(epoch))
+	}
+	return tokenBatches(j.train, j.cfg.BatchSize, j.buckets, j.pad, true, j.cfg.Seed+int64(epoch), j.cfg.GroupByLength)
 }
 
 // evalBatches returns the evaluation batches.
@@ -331,7 +373,10 @@ func (j *job) evalBatches() ([]batch, error) {
 	if j.feat != nil {
 		return j.evalFeat.batches(j.cfg.BatchSize, false, 0), nil
 	}
-	return tokenBatches(j.eval, j.cfg.BatchSize, j.buckets, j.tok.PadID(), false, 0, true)
+	if j.lmTrain != nil {
+		return lmBatches(j.lmEval, j.cfg.BatchSize, j.buckets, j.pad, false, 0)
+	}
+	return tokenBatches(j.eval, j.cfg.BatchSize, j.buckets, j.pad, false, 0, true)
 }
 
 func tokenBatches(ex []data.Encoded, size int, buckets []int, pad int32, shuffle bool, seed int64, group bool) ([]batch, error) {
@@ -374,20 +419,20 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		return nil, err
 	}
 	defer j.log.Close()
-	total, trainable := j.model.P.Count()
-	j.printf("model %s: %s, %d labels (%s); method %s\n", cfg.Model, j.model.Cfg.ModelType, len(j.model.Labels()), strings.Join(j.model.Labels(), ", "), j.meth.Name())
-	if len(j.model.NewHead) > 0 {
-		j.printf("initialised new weights: %s\n", strings.Join(j.model.NewHead, ", "))
+	total, trainable := j.model.Params().Count()
+	j.printf("%s\n", j.describeModel())
+	if nh := j.newHead(); len(nh) > 0 {
+		j.printf("initialised new weights: %s\n", strings.Join(nh, ", "))
 	}
 	j.printf("%s\n", runlog.FormatParamReport(total, trainable))
 	if s, ok := j.meth.(interface{ Summary() string }); ok {
 		j.printf("%s\n", s.Summary())
 	}
 	if cfg.Verbose {
-		j.printf("%s", runlog.FormatModuleReport(moduleCounts(j.model.P)))
+		j.printf("%s", runlog.FormatModuleReport(moduleCounts(j.model.Params())))
 	}
 	j.printf("data: %d training, %d evaluation examples; %d steps (%d per epoch), batch %d×%d accumulation\n",
-		len(j.train), len(j.eval), j.total, j.stepsEpoch, cfg.BatchSize, cfg.GradAccum)
+		j.numTrain(), j.numEval(), j.total, j.stepsEpoch, cfg.BatchSize, cfg.GradAccum)
 
 	start := time.Now().Add(-time.Duration(rec.Elapsed * float64(time.Second)))
 	if j.feat != nil {
@@ -495,12 +540,12 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	if err := runlog.PlotMetrics(filepath.Join(cfg.Out, MetricsFile), filepath.Join(cfg.Out, PlotFile)); err != nil {
 		j.printf("warning: plotting: %v\n", err)
 	}
-	res := &Result{Best: rec.BestEval, BestStep: rec.BestStep, Steps: tr.Step(), TrainExamples: len(j.train), EvalExamples: len(j.eval),
+	res := &Result{Best: rec.BestEval, BestStep: rec.BestStep, Steps: tr.Step(), TrainExamples: j.numTrain(), EvalExamples: j.numEval(),
 		TotalParams: total, TrainableParams: trainable, Compilations: tr.Compilations(), TrainTime: time.Since(start),
 		PeakRSS: runlog.PeakRSS(), ModelDir: filepath.Join(cfg.Out, ModelDirName), BackboneRuns: j.featureExecs}
 	summary := map[string]any{"best_step": rec.BestStep, "metric_for_best": cfg.MetricForBest, "steps": res.Steps,
 		"train_examples": res.TrainExamples, "eval_examples": res.EvalExamples, "trainable_params": trainable, "total_params": total,
-		"graph_compilations": res.Compilations, "train_seconds": res.TrainTime.Seconds(), "peak_rss_bytes": res.PeakRSS, "method": j.meth.Name()}
+		"graph_compilations": res.Compilations, "train_seconds": res.TrainTime.Seconds(), "peak_rss_bytes": res.PeakRSS, "method": j.meth.Name(), "task": cfg.Task}
 	for k, v := range rec.BestEval {
 		summary["eval_"+k] = v
 	}
@@ -522,7 +567,12 @@ func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, erro
 	if err != nil {
 		return false, err
 	}
-	met, _, err := evaluateBatches(j.trainer, bs, encodedLabels(j.eval), len(j.model.Labels()))
+	var met map[string]float64
+	if j.lmTrain != nil {
+		met, err = evaluateLMBatches(j.trainer, bs)
+	} else {
+		met, _, err = evaluateBatches(j.trainer, bs, encodedLabels(j.eval), len(j.model.Labels()))
+	}
 	if err != nil {
 		return false, err
 	}
@@ -533,9 +583,14 @@ func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, erro
 	if err := j.log.Write(r); err != nil {
 		return false, err
 	}
-	j.printf("eval step %d: loss %.4f accuracy %.4f macro_f1 %.4f\n", step, met["loss"], met["accuracy"], met["macro_f1"])
+	if j.lmTrain != nil {
+		j.printf("eval step %d: loss %.4f perplexity %.4f\n", step, met["loss"], met["perplexity"])
+	} else {
+		j.printf("eval step %d: loss %.4f accuracy %.4f macro_f1 %.4f\n", step, met["loss"], met["accuracy"], met["macro_f1"])
+	}
 	v := met[cfg.MetricForBest]
-	better := !rec.HasBest || (cfg.MetricForBest == "loss" && v < rec.Best) || (cfg.MetricForBest != "loss" && v > rec.Best)
+	lower := cfg.MetricForBest == "loss" || cfg.MetricForBest == "perplexity"
+	better := !rec.HasBest || (lower && v < rec.Best) || (!lower && v > rec.Best)
 	if better {
 		rec.Best, rec.BestStep, rec.BestEval, rec.HasBest, rec.BadEvals = v, step, met, true, 0
 		dst := filepath.Join(cfg.Out, ModelDirName)
@@ -545,7 +600,7 @@ func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, erro
 			os.RemoveAll(tmp)
 			return false, fmt.Errorf("saving model: %w", err)
 		}
-		if err := writeMethodInfo(tmp, j.meth.Name(), j.cfg.Model); err != nil {
+		if err := writeMethodInfo(tmp, j.meth.Name(), j.cfg.Model, j.cfg.Task); err != nil {
 			return false, err
 		}
 		if err := checkpoint.ReplaceDir(tmp, dst); err != nil {

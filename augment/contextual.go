@@ -114,8 +114,9 @@ func NewContextual(modelDir, backend string, p float64, k, numAug int) (*Context
 }
 
 // compile builds the executor: ids, mask [B, L] and flat masked positions
-// [B·maxMasks] (row·L + column) in, the ids of the top predictions
-// [B·maxMasks, top] out.
+// [B·maxMasks] (row·L + column) in, the logits [B·maxMasks, vocab] out
+// (the top ids are picked in Go: the Go backend's TopK is slow on a
+// vocabulary-sized axis).
 func (c *Contextual) compile(be compute.Backend, ps *nn.Params) error {
 	e, err := model.NewExec(be, ps.Store(), func(s *model.Scope, xs []*Node) []*Node {
 		g := xs[0].Graph()
@@ -125,8 +126,7 @@ func (c *Contextual) compile(be compute.Backend, ps *nn.Params) error {
 		n := xs[2].Shape().Dimensions[0]
 		sel := Gather(Reshape(h, b*l, hid), Reshape(xs[2], n, 1))
 		logits := bert.MLMHead(ctx, c.cfg, Reshape(sel, 1, n, hid))
-		_, idx := TopK(Reshape(logits, n, c.cfg.VocabSize), c.top, -1)
-		return []*Node{idx}
+		return []*Node{Reshape(logits, n, c.cfg.VocabSize)}
 	})
 	if err != nil {
 		return fmt.Errorf("contextual augmentation: %w", err)
@@ -258,8 +258,9 @@ func (c *Contextual) run(jobs []*job) error {
 	if err != nil {
 		return fmt.Errorf("contextual augmentation: %w", err)
 	}
-	top := make([]int32, b*maxMasks*c.top)
-	out[0].ConstFlatData(func(f any) { copy(top, f.([]int32)) })
+	v := c.cfg.VocabSize
+	logits := make([]float32, b*maxMasks*v)
+	out[0].ConstFlatData(func(f any) { copy(logits, f.([]float32)) })
 	for r, j := range jobs {
 		words := slices.Clone(j.words)
 		for k, wi := range j.masked {
@@ -267,7 +268,7 @@ func (c *Contextual) run(jobs []*job) error {
 				continue
 			}
 			pre, core, post := split(words[wi])
-			row := top[(r*maxMasks+k)*c.top : (r*maxMasks+k+1)*c.top]
+			row := topIDs(logits[(r*maxMasks+k)*v:(r*maxMasks+k+1)*v], c.top)
 			if w := c.pick(row, core, j.r); w != "" {
 				words[wi] = pre + w + post
 			}
@@ -303,4 +304,21 @@ func (c *Contextual) pick(row []int32, orig string, r *rand.Rand) string {
 
 func hasLetterOrDigit(s string) bool {
 	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) }) >= 0
+}
+
+// topIDs returns the ids of the n largest logits, largest first (ties:
+// lower id first).
+func topIDs(logits []float32, n int) []int32 {
+	ids := make([]int32, 0, n+1)
+	for id, x := range logits {
+		if len(ids) == n && x <= logits[ids[n-1]] {
+			continue
+		}
+		i := sort.Search(len(ids), func(i int) bool { return logits[ids[i]] < x })
+		ids = slices.Insert(ids, i, int32(id))
+		if len(ids) > n {
+			ids = ids[:n]
+		}
+	}
+	return ids
 }

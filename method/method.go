@@ -76,3 +76,28 @@ type Featurizer interface {
 	// the feature cache.
 	CacheKey() string
 }
+
+// Describer is optionally implemented by a Model to tell methods what they
+// cannot read from weight names alone, in Hugging Face PEFT's terms. Models
+// without it are taken as BERT-family sequence classifiers.
+type Describer interface {
+	// ModelType is config.json's model_type ("llama", "gpt2", ...), for
+	// PEFT's default target modules.
+	ModelType() string
+	// TaskType is PEFT's task_type: "SEQ_CLS" or "CAUSAL_LM".
+	TaskType() string
+	// FanInFanOut reports that the linear weights are stored [in, out]
+	// (transformers' Conv1D, as GPT-2), PEFT's fan_in_fan_out.
+	FanInFanOut() bool
+	// Embeddings names the embedding tables and the output embedding
+	// (lm_head): 2-D weights that are not linear layers to adapt.
+	Embeddings() []string
+}
+
+// TaskType returns m's PEFT task type ("SEQ_CLS" unless m is a Describer).
+func TaskType(m Model) string {
+	if d, ok := m.(Describer); ok {
+		return d.TaskType()
+	}
+	return "SEQ_CLS"
+}

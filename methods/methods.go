@@ -13,6 +13,8 @@ import (
 	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/method/ptuning"
 	"github.com/gotune/gotune/models/bert"
+	"github.com/gotune/gotune/models/gpt2"
+	"github.com/gotune/gotune/models/llama"
 )
 
 // Names lists the available methods.
@@ -88,7 +90,7 @@ func New(name string, o Options) (method.Method, error) {
 	case "feature":
 		return feature.New(o.Feature, o.Seed)
 	case "freeze":
-		return freeze.New(o.Freeze, bertModules)
+		return freeze.New(o.Freeze, modules)
 	case "lora":
 		return lora.New(o.LoRA, o.Seed)
 	case ptuning.Prefix, ptuning.Prompt:
@@ -99,9 +101,18 @@ func New(name string, o Options) (method.Method, error) {
 	return nil, fmt.Errorf("unknown method %q (available: %s)", name, strings.Join(Names(), ", "))
 }
 
-// bertModules is the module map of the BERT family, the one architecture
-// gotune trains.
-func bertModules(names []string) (freeze.Modules, error) {
+// modules is the module map of a model, chosen by its parameter names:
+// the LLaMA family (model.layers.*), GPT-2 (transformer.h.*) or the BERT
+// family.
+func modules(names []string) (freeze.Modules, error) {
+	for _, n := range names {
+		switch {
+		case strings.HasPrefix(n, "model.layers."):
+			return llama.ModulesOf(names)
+		case strings.HasPrefix(n, "transformer.h."):
+			return gpt2.ModulesOf(names)
+		}
+	}
 	m, err := bert.ModulesOf(names)
 	if err != nil {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gotune/gotune/causallm"
 	"github.com/gotune/gotune/engine"
 	"github.com/gotune/gotune/generate"
 )
@@ -19,7 +20,8 @@ import (
 func runGenerate(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	modelPath := fs.String("model", "", "Hugging Face folder (llama, mistral, qwen2, gpt2) or LLaMA-architecture .gguf file")
+	modelPath := fs.String("model", "", "Hugging Face folder (llama, mistral, qwen2, gpt2), LLaMA-architecture .gguf file, or a run's model folder (full model or PEFT adapter)")
+	adapterDir := fs.String("adapter", "", "PEFT adapter folder (LoRA, prefix or prompt tuning; a lora/ptuning/prompt run's model folder) on --model (default: the adapter's base_model_name_or_path)")
 	prompt := fs.String("prompt", "", "prompt text (\"\" with no --input: start from BOS)")
 	input := fs.String("input", "", "JSONL prompts: each line {\"prompt\": \"...\"} (or \"text\") or {\"input_ids\": [...]}")
 	output := fs.String("output", "", "JSONL results (one line per prompt: prompt, output_ids, text); default: text to stdout")
@@ -37,22 +39,34 @@ func runGenerate(args []string, out, errOut io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *modelPath == "" {
+	if *modelPath == "" && *adapterDir == "" {
 		return fmt.Errorf("--model is required (a model folder or a .gguf file)")
 	}
 	if *prompt != "" && *input != "" {
 		return fmt.Errorf("give --prompt or --input, not both")
 	}
-	lm, err := generate.Load(*modelPath)
-	if err != nil {
-		return err
-	}
 	backend, err := engine.New(*backendSpec)
 	if err != nil {
 		return err
 	}
+	var lm *generate.Loaded
+	var gen *generate.Generator
+	forceNoCache := false
+	if *adapterDir != "" || causallm.IsAdapter(*modelPath) {
+		m, err := causallm.LoadTrained(*modelPath, *adapterDir, causallm.CausalLM, func(w string) { fmt.Fprintln(errOut, "warning:", w) })
+		if err != nil {
+			return err
+		}
+		lm = &generate.Loaded{Model: m.GenModel(), Params: m.P, Tokenizer: m.Tokenizer, BOS: m.BOS, AddBOS: m.AddBOS, EOS: m.EOS, Pad: m.Pad}
+		gen, forceNoCache = m.Generator(backend)
+	} else {
+		if lm, err = generate.Load(*modelPath); err != nil {
+			return err
+		}
+		gen = generate.New(backend, lm.Model, lm.Params, nil)
+	}
 	opt := generate.Options{MaxNewTokens: *maxNew, Temperature: *temp, TopK: *topK, TopP: *topP, Seed: *seed,
-		StopTokens: append([]int(nil), lm.EOS...), PadID: lm.Pad, NoCache: *noCache}
+		StopTokens: append([]int(nil), lm.EOS...), PadID: lm.Pad, NoCache: *noCache || forceNoCache}
 	if *stop != "" {
 		for _, s := range strings.Split(*stop, ",") {
 			var id int
@@ -106,7 +120,6 @@ func runGenerate(args []string, out, errOut io.Writer) error {
 		enc = json.NewEncoder(f)
 		enc.SetEscapeHTML(false)
 	}
-	gen := generate.New(backend, lm.Model, lm.Params, nil)
 	for n, j := range jobs {
 		ids := j.IDs
 		if ids == nil {

@@ -8,6 +8,7 @@
 //	gotune lora    targets|combine ...
 //	gotune adapter plan|average ...
 //	gotune demo
+//	gotune compare --model DIR --train train.jsonl --eval dev.jsonl --out runs/cmp [--methods all]
 //
 // Run `gotune COMMAND -h` for a command's flags.
 package main
@@ -30,7 +31,9 @@ const usage = `gotune fine-tunes Hugging Face transformer checkpoints, in Go.
 
 Commands:
   train     fine-tune a model on labelled data
-  eval      evaluate a saved model on labelled data (last stdout line: JSON metrics)
+  compare   fine-tune with every method on your data, several seeds; report and recommendation
+  eval      evaluate a saved model on labelled data, or a causal LM's loss/perplexity (last stdout line: JSON metrics)
+  generate  generate text with a causal LM (LLaMA family, GPT-2, .gguf; --adapter for PEFT adapters)
   predict   classify a file of texts into JSONL
   augment   write EDA / AEDA / contextual augmentations of a data file
   inspect   show a model's architecture and parameter counts
@@ -55,7 +58,7 @@ func main() {
 	// checkpoint); after the first signal the default behaviour returns, so
 	// a second one ends the process at once.
 	ctx := context.Background()
-	if cmd := os.Args[1]; cmd == "train" || cmd == "demo" {
+	if cmd := os.Args[1]; cmd == "train" || cmd == "demo" || cmd == "compare" {
 		var stop context.CancelFunc
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -69,8 +72,12 @@ func main() {
 	switch cmd {
 	case "train":
 		err = runTrain(ctx, args, os.Stdout, os.Stderr)
+	case "compare":
+		err = runCompare(ctx, args, os.Stdout, os.Stderr)
 	case "eval":
-		if usesAdapters(args) {
+		if isLMEval(args) {
+			err = runLMEval(args, os.Stdout, os.Stderr)
+		} else if usesAdapters(args) {
 			err = runAdapterEval(args, os.Stdout, os.Stderr)
 		} else {
 			err = runEval(args, os.Stdout, os.Stderr)
@@ -119,11 +126,15 @@ func main() {
 // bindTrainFlags binds every training flag to cfg.
 func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.StringVar(configPath, "config", "", "YAML file with the run's settings (flags override it)")
-	fs.StringVar(&c.Model, "model", c.Model, "Hugging Face model folder or Hub id")
+	fs.StringVar(&c.Model, "model", c.Model, "Hugging Face model folder or Hub id, or a LLaMA-architecture .gguf file")
 	fs.StringVar(&c.Train, "train", c.Train, "training data (.jsonl, .json, .csv, .tsv)")
 	fs.StringVar(&c.Eval, "eval", c.Eval, "evaluation data (default: hold out --eval-split of --train)")
 	fs.Float64Var(&c.EvalSplit, "eval-split", c.EvalSplit, "fraction of --train held out when --eval is not given")
 	fs.StringVar(&c.Out, "out", c.Out, "run folder")
+	fs.StringVar(&c.Task, "task", c.Task, "task: classify or causal-lm (default: causal-lm when the data is instruction-shaped — instruction/output, prompt/completion, messages, conversations — or the model is a decoder and the data has no label field; classify otherwise)")
+	fs.StringVar(&c.Template, "template", c.Template, "causal-lm: prompt template: auto (alpaca for alpaca records, the model's ChatML or chat for conversations, none otherwise), alpaca, chat, chatml, none")
+	fs.BoolVar(&c.TrainOnPrompt, "train-on-prompt", c.TrainOnPrompt, "causal-lm: take the loss on prompt tokens too (default: response tokens only)")
+	fs.BoolVar(&c.Packing, "packing", c.Packing, "causal-lm: pack short examples into sequences of up to --max-len tokens")
 	fs.StringVar(&c.Method, "method", c.Method, "fine-tuning method: full, feature, freeze, lora, ptuning (prefix tuning / P-Tuning v2), prompt (prompt tuning), adapter (bottleneck adapters)")
 	fs.StringVar(&c.Freeze, "freeze", c.Freeze, "freeze: modules to freeze, the rest trains: embeddings, layers:N-M, pooler, attention, attention.self, attention.output, ffn, layernorm, layers:N-M.KIND (e.g. embeddings,layers:0-7); classifier always trains")
 	fs.StringVar(&c.TrainModules, "train-modules", c.TrainModules, "freeze: modules that train, the rest is frozen; names as --freeze (e.g. layers:8-11,pooler); classifier always trains")
@@ -160,7 +171,7 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.IntVar(&c.LoggingSteps, "logging-steps", c.LoggingSteps, "log training loss every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", c.EvalSteps, "also evaluate every N steps (0: each epoch only)")
 	fs.IntVar(&c.SaveSteps, "save-steps", c.SaveSteps, "write a resumable checkpoint every N steps")
-	fs.StringVar(&c.MetricForBest, "metric-for-best", c.MetricForBest, "metric choosing the kept model: accuracy, macro_f1, loss")
+	fs.StringVar(&c.MetricForBest, "metric-for-best", c.MetricForBest, "metric choosing the kept model: accuracy, macro_f1, loss (classify); loss, perplexity (causal-lm, default loss)")
 	fs.IntVar(&c.Patience, "patience", c.Patience, "early stopping after N evaluations without improvement (0 = off)")
 	fs.BoolVar(&c.Resume, "resume", false, "continue the run in --out from its last checkpoint")
 	fs.BoolVar(&c.Overwrite, "overwrite", false, "replace an existing run in --out")

@@ -37,7 +37,8 @@ import (
 
 // Config configures feature-based fine-tuning.
 type Config struct {
-	// Pooling is pooler, cls (default), mean or cls-concat.
+	// Pooling is pooler, cls (default), mean, cls-concat or last (the last
+	// non-pad token, for decoders).
 	Pooling string `json:"pooling" yaml:"pooling"`
 	// Layers is how many last layers cls-concat concatenates (default 4).
 	Layers int `json:"layers,omitempty" yaml:"layers"`
@@ -90,9 +91,9 @@ func New(cfg Config, seed uint64) (*Method, error) {
 		cfg.HeadHidden = 256
 	}
 	switch cfg.Pooling {
-	case "pooler", "cls", "mean", "cls-concat":
+	case "pooler", "cls", "mean", "cls-concat", "last":
 	default:
-		return nil, fmt.Errorf("feature: unknown pooling %q (valid: pooler, cls, mean, cls-concat)", cfg.Pooling)
+		return nil, fmt.Errorf("feature: unknown pooling %q (valid: pooler, cls, mean, cls-concat, last)", cfg.Pooling)
 	}
 	switch cfg.Head {
 	case "linear", "mlp":
@@ -147,6 +148,9 @@ func (m *Method) Prepare(mdl method.Model) error {
 	if m.cfg.Pooling == "cls-concat" && m.cfg.Layers > enc.NumLayers() {
 		return fmt.Errorf("feature: --feature-layers %d but the model has %d layers", m.cfg.Layers, enc.NumLayers())
 	}
+	if _, ok := enc.(LastPooler); m.cfg.Pooling == "last" && !ok {
+		return fmt.Errorf("feature: --pooling last needs a decoder model; use cls, mean or pooler")
+	}
 	if m.cfg.Pooling == "pooler" && !enc.HasPooler() {
 		return fmt.Errorf("feature: this model has no pooler; use --pooling cls or mean")
 	}
@@ -187,6 +191,14 @@ func (m *Method) FeatureGraph(mdl method.Model, c *nn.Ctx, in []*Node) *Node {
 	return m.pool(enc, c, hidden, in)
 }
 
+// LastPooler is a backbone (a decoder) that pools a sequence at its last
+// real token, for --pooling last.
+type LastPooler interface {
+	// PoolLast returns hidden [batch, seq, dim] at each row's last non-pad
+	// token of the token inputs, [batch, dim].
+	PoolLast(c *nn.Ctx, hidden *Node, inputs []*Node) *Node
+}
+
 func first(h *Node) *Node { return Squeeze(Slice(h, AxisRange(), AxisElem(0), AxisRange()), 1) }
 
 func (m *Method) pool(enc method.Encoder, c *nn.Ctx, hidden *Node, in []*Node) *Node {
@@ -198,6 +210,8 @@ func (m *Method) pool(enc method.Encoder, c *nn.Ctx, hidden *Node, in []*Node) *
 		sum := ReduceSum(Mul(hidden, mask), 1)
 		count := Max(ReduceSum(mask, 1), ScalarOne(c.G, hidden.DType()))
 		return Div(sum, count)
+	case "last":
+		return enc.(LastPooler).PoolLast(c, hidden, in)
 	case "cls-concat":
 		var parts []*Node
 		n := enc.NumLayers()

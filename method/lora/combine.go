@@ -225,7 +225,7 @@ func (c *Combined) Save(dir string) error {
 	if err := safetensors.WriteFile(filepath.Join(dir, WeightsFile), c.Tensors, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(peftConfig(c.Cfg, c.TargetModules, c.BaseModel), "", "  ")
+	b, err := json.MarshalIndent(peftConfig(c.Cfg, c.TargetModules, c.BaseModel, "SEQ_CLS"), "", "  ")
 	if err != nil {
 		return err
 	}

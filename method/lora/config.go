@@ -77,6 +77,11 @@ type Config struct {
 	// LoRAPlusLRRatio > 0 trains the B matrices with this multiple of the
 	// learning rate (LoRA+, Hayou et al. 2024; the paper suggests 16).
 	LoRAPlusLRRatio float64 `json:"loraplus_lr_ratio,omitempty" yaml:"loraplus_lr_ratio,omitempty"`
+	// FanInFanOut says the targeted weights are stored [in, out]
+	// (transformers' Conv1D, GPT-2) rather than [out, in]; PEFT's
+	// fan_in_fan_out. It is set from the model (see LayoutModel), not by
+	// users.
+	FanInFanOut bool `json:"-" yaml:"-"`
 }
 
 // defaultTargets are PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
@@ -87,6 +92,10 @@ var defaultTargets = map[string][]string{
 	"xlm-roberta": {"query", "value"},
 	"distilbert":  {"q_lin", "v_lin"},
 	"electra":     {"query", "value"},
+	"llama":       {"q_proj", "v_proj"},
+	"mistral":     {"q_proj", "v_proj"},
+	"qwen2":       {"q_proj", "v_proj"},
+	"gpt2":        {"c_attn"},
 }
 
 // DefaultTargets returns PEFT's default target modules for a model type
@@ -128,6 +137,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("lora: loraplus_lr_ratio must be ≥ 0, got %g", c.LoRAPlusLRRatio)
 	case c.TargetRegex != "" && len(c.Targets) > 0:
 		return fmt.Errorf("lora: set targets or target_regex, not both")
+	case c.UseDoRA && c.FanInFanOut:
+		return fmt.Errorf("lora: DoRA on Conv1D ([in, out]) weights is not supported")
 	}
 	switch c.Bias {
 	case "none", "all", "lora_only":
@@ -362,7 +373,11 @@ func (c Config) Plan(modelType string, shapes map[string][]int, head []string) (
 		}
 		s := shapes[name+".weight"]
 		r, a := c.rankAlpha(name)
-		out = append(out, Module{Name: name, Out: s[0], In: s[1], R: r, Alpha: a, Scale: Scaling(a, r, c.UseRSLoRA)})
+		out0, in := s[0], s[1]
+		if c.FanInFanOut {
+			out0, in = s[1], s[0]
+		}
+		out = append(out, Module{Name: name, Out: out0, In: in, R: r, Alpha: a, Scale: Scaling(a, r, c.UseRSLoRA)})
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("lora: %s matches no linear layer of the model; candidates: %s", c.describeTargets(), describeCandidates(cands))

@@ -32,6 +32,8 @@ type Adapter struct {
 	Biases []string
 	// BaseModel is the base model the adapter was trained on.
 	BaseModel string
+	// TaskType is PEFT's task_type ("SEQ_CLS", "CAUSAL_LM").
+	TaskType string
 
 	byName map[string]*Module
 	saved  map[string]bool

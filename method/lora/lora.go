@@ -87,8 +87,12 @@ func savedModules(cfg Config, p *nn.Params, head []string) []string {
 func (m *Method) Prepare(mdl method.Model) error {
 	p := mdl.Params()
 	p.SetAllTrainable(false)
-	shapes := paramShapes(p)
-	mods, err := m.cfg.Plan(ModelType(p.Names()), shapes, mdl.HeadParams())
+	modelType, fanInFanOut, task, shapes := describe(mdl)
+	m.cfg.FanInFanOut = fanInFanOut
+	if err := m.cfg.Validate(); err != nil {
+		return err
+	}
+	mods, err := m.cfg.Plan(modelType, shapes, mdl.HeadParams())
 	if err != nil {
 		return err
 	}
@@ -96,7 +100,7 @@ func (m *Method) Prepare(mdl method.Model) error {
 	if err != nil {
 		return err
 	}
-	a.BaseModel = mdl.Source()
+	a.BaseModel, a.TaskType = mdl.Source(), task
 	rng := rand.New(rand.NewPCG(m.seed, 0x4c6f5241))
 	for _, mod := range mods {
 		av, bv := initAB(m.cfg.Init, mod, rng)
@@ -239,8 +243,10 @@ func (m *Method) Summary() string {
 	for _, mod := range a.Modules {
 		n += int64(mod.R * (mod.In + mod.Out))
 	}
-	s := fmt.Sprintf("lora: r=%d alpha=%g dropout=%g on %d modules (%d adapter weights); full copies of %s",
-		a.Cfg.R, a.Cfg.Alpha, a.Cfg.Dropout, len(a.Modules), n, strings.Join(a.Saved, ", "))
+	s := fmt.Sprintf("lora: r=%d alpha=%g dropout=%g on %d modules (%d adapter weights)", a.Cfg.R, a.Cfg.Alpha, a.Cfg.Dropout, len(a.Modules), n)
+	if len(a.Saved) > 0 {
+		s += "; full copies of " + strings.Join(a.Saved, ", ")
+	}
 	if a.Cfg.UseRSLoRA {
 		s += "; rsLoRA"
 	}

@@ -54,7 +54,7 @@ func (h *Hook) Merge(p *nn.Params, name string) error {
 				}
 			}
 		}
-		if err := p.Set(m.Name+".weight", []int{m.Out, m.In}, out); err != nil {
+		if err := p.Set(m.Name+".weight", p.Shape(m.Name+".weight"), out); err != nil {
 			return err
 		}
 	}
@@ -108,7 +108,7 @@ func (h *Hook) Unmerge(p *nn.Params) error {
 					}
 				}
 			}
-			if err := p.Set(m.Name+".weight", []int{m.Out, m.In}, out); err != nil {
+			if err := p.Set(m.Name+".weight", p.Shape(m.Name+".weight"), out); err != nil {
 				return err
 			}
 		}
@@ -136,5 +136,15 @@ func moduleDelta(p *nn.Params, a *Adapter, m Module) ([]float32, []float64, erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return w, deltaWeight(av, bv, m), nil
+	d := deltaWeight(av, bv, m)
+	if a.Cfg.FanInFanOut { // the weight is [in, out]: transpose ΔW
+		t := make([]float64, len(d))
+		for o := 0; o < m.Out; o++ {
+			for i := 0; i < m.In; i++ {
+				t[i*m.Out+o] = d[o*m.In+i]
+			}
+		}
+		d = t
+	}
+	return w, d, nil
 }

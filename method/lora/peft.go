@@ -51,7 +51,7 @@ type Info struct {
 
 // peftConfig builds adapter_config.json's object; targets is the
 // target_modules value (a list of names or a regex string).
-func peftConfig(cfg Config, targets any, base string) map[string]any {
+func peftConfig(cfg Config, targets any, base, task string) map[string]any {
 	cfg = cfg.withDefaults()
 	init := any(true)
 	switch cfg.Init {
@@ -60,11 +60,19 @@ func peftConfig(cfg Config, targets any, base string) map[string]any {
 	case "none":
 		init = false
 	}
-	mts := []string{}
-	for _, s := range append(append([]string{}, cfg.ModulesToSave...), classifierModules...) {
-		if !slicesContains(mts, s) {
-			mts = append(mts, s)
+	extra := classifierModules
+	if task == "CAUSAL_LM" {
+		extra = nil // PEFT adds the classifier only for SEQ_CLS
+	}
+	var mts any
+	list := []string{}
+	for _, s := range append(append([]string{}, cfg.ModulesToSave...), extra...) {
+		if !slicesContains(list, s) {
+			list = append(list, s)
 		}
+	}
+	if len(list) > 0 {
+		mts = list
 	}
 	rp, ap := map[string]any{}, map[string]any{}
 	for k, v := range cfg.RankPattern {
@@ -75,11 +83,11 @@ func peftConfig(cfg Config, targets any, base string) map[string]any {
 	}
 	c := map[string]any{
 		"alpha_pattern": ap, "auto_mapping": nil, "base_model_name_or_path": base, "bias": cfg.Bias,
-		"fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": init, "layer_replication": nil,
+		"fan_in_fan_out": cfg.FanInFanOut, "inference_mode": true, "init_lora_weights": init, "layer_replication": nil,
 		"layers_pattern": nil, "layers_to_transform": nil, "loftq_config": map[string]any{}, "lora_alpha": cfg.Alpha,
 		"lora_dropout": cfg.Dropout, "megatron_config": nil, "megatron_core": "megatron.core", "modules_to_save": mts,
 		"peft_type": "LORA", "r": cfg.R, "rank_pattern": rp, "revision": nil, "target_modules": targets,
-		"task_type": "SEQ_CLS", "use_dora": cfg.UseDoRA, "use_rslora": cfg.UseRSLoRA,
+		"task_type": task, "use_dora": cfg.UseDoRA, "use_rslora": cfg.UseRSLoRA,
 	}
 	if cfg.LayersPattern != "" {
 		c["layers_pattern"] = cfg.LayersPattern
@@ -99,7 +107,7 @@ func peftConfig(cfg Config, targets any, base string) map[string]any {
 // the regex, the sorted names, or for all-linear the short names of the
 // matched modules when they select exactly those modules (else a regex of
 // their full names).
-func targetModules(a *Adapter, shapes map[string][]int, head []string) any {
+func targetModules(a *Adapter, modelType string, shapes map[string][]int, head []string) any {
 	cfg := a.Cfg
 	if cfg.TargetRegex != "" {
 		return cfg.TargetRegex
@@ -107,7 +115,7 @@ func targetModules(a *Adapter, shapes map[string][]int, head []string) any {
 	if !cfg.isAllLinear() {
 		t := append([]string{}, cfg.Targets...)
 		if len(t) == 0 {
-			t = DefaultTargets(ModelType(sortedKeys(shapes)))
+			t = DefaultTargets(modelType)
 		}
 		sort.Strings(t)
 		return t
@@ -156,7 +164,10 @@ func SaveAdapter(mdl method.Model, a *Adapter, dir string) error {
 			base = abs
 		}
 	}
-	shapes := paramShapes(p)
+	modelType, _, task, shapes := describe(mdl)
+	if a.TaskType != "" {
+		task = a.TaskType
+	}
 	var names []string
 	rename := map[string]string{}
 	add := func(param, key string) {
@@ -194,7 +205,7 @@ func SaveAdapter(mdl method.Model, a *Adapter, dir string) error {
 	if err := safetensors.WriteFile(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	conf := peftConfig(a.Cfg, targetModules(a, shapes, mdl.HeadParams()), base)
+	conf := peftConfig(a.Cfg, targetModules(a, modelType, shapes, mdl.HeadParams()), base, task)
 	b, err := json.MarshalIndent(conf, "", "  ")
 	if err != nil {
 		return err
@@ -229,6 +240,8 @@ type Loaded struct {
 	Info Info
 	// Warnings are harmless problems (unknown keys of a newer PEFT).
 	Warnings []string
+	// TaskType is adapter_config.json's task_type.
+	TaskType string
 }
 
 // ReadAdapter reads an adapter folder. Unknown keys of adapter_config.json
@@ -279,12 +292,11 @@ func ReadAdapter(dir string) (*Loaded, error) {
 	if peftType != "LORA" {
 		return nil, fmt.Errorf("%s: peft_type %q is not LORA", path, peftType)
 	}
-	if taskType != "" && taskType != "SEQ_CLS" {
+	l.TaskType = taskType
+	if taskType != "" && taskType != "SEQ_CLS" && taskType != "CAUSAL_LM" {
 		l.Warnings = append(l.Warnings, fmt.Sprintf("%s: task_type %s; gotune uses it for sequence classification", path, taskType))
 	}
-	if fanInFanOut {
-		return nil, fmt.Errorf("%s: fan_in_fan_out true (Conv1D weights) is not supported for this architecture", path)
-	}
+	cfg.FanInFanOut = fanInFanOut
 	switch v := initRaw.(type) {
 	case nil, bool:
 		if v == false {
@@ -395,14 +407,13 @@ func (l *Loaded) Labels() []string {
 // any tensor that fits nowhere is an error naming it.
 func Attach(mdl method.Model, h *Hook, l *Loaded, name string) (*Adapter, error) {
 	p := mdl.Params()
-	shapes := paramShapes(p)
-	for n := range shapes {
-		if strings.HasPrefix(n, "lora.") {
-			delete(shapes, n)
-		}
+	modelType, fanInFanOut, _, shapes := describe(mdl)
+	if fanInFanOut != l.Cfg.FanInFanOut {
+		return nil, fmt.Errorf("%s: fan_in_fan_out is %v but the model's linear weights are stored %s", filepath.Join(l.Dir, ConfigFile),
+			l.Cfg.FanInFanOut, map[bool]string{true: "[in, out] (Conv1D)", false: "[out, in]"}[fanInFanOut])
 	}
 	wf := filepath.Join(l.Dir, WeightsFile)
-	mods, err := l.Cfg.Plan(ModelType(sortedKeys(shapes)), shapes, mdl.HeadParams())
+	mods, err := l.Cfg.Plan(modelType, shapes, mdl.HeadParams())
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(l.Dir, ConfigFile), err)
 	}
@@ -410,7 +421,7 @@ func Attach(mdl method.Model, h *Hook, l *Loaded, name string) (*Adapter, error)
 	if err != nil {
 		return nil, err
 	}
-	a.BaseModel = l.BaseModel
+	a.BaseModel, a.TaskType = l.BaseModel, l.TaskType
 	used := map[string]bool{}
 	take := func(key string, want []int) ([]float32, error) {
 		t := l.Tensors.Get(key)

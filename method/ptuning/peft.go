@@ -58,11 +58,11 @@ type Info struct {
 }
 
 // peftConfig builds adapter_config.json's object.
-func peftConfig(kind string, cfg Config, s Shape, base string) map[string]any {
+func peftConfig(kind string, cfg Config, s Shape, base, task string) map[string]any {
 	c := map[string]any{
 		"auto_mapping": nil, "base_model_name_or_path": base, "inference_mode": true, "num_layers": s.Layers,
 		"num_transformer_submodules": 1, "num_virtual_tokens": cfg.NumVirtualTokens, "peft_type": peftTypes[kind],
-		"revision": nil, "task_type": "SEQ_CLS",
+		"revision": nil, "task_type": task,
 	}
 	if kind == Prompt {
 		c["num_attention_heads"] = s.Hidden / s.HeadDim
@@ -165,7 +165,7 @@ func SaveAdapter(mdl method.Model, kind string, cfg Config, s Shape, dir string)
 			return err
 		}
 	}
-	b, err := json.MarshalIndent(peftConfig(kind, cfg, s, base), "", "  ")
+	b, err := json.MarshalIndent(peftConfig(kind, cfg, s, base, method.TaskType(mdl)), "", "  ")
 	if err != nil {
 		return err
 	}

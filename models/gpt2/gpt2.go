@@ -56,6 +56,9 @@ type Config struct {
 	BOSTokenID            int     `json:"bos_token_id"`
 	EOSTokenID            int     `json:"eos_token_id"`
 	TieWordEmbeddings     bool    `json:"tie_word_embeddings"`
+	// PadTokenID is the padding id sequence classification pools by (nil:
+	// the last token).
+	PadTokenID *int `json:"pad_token_id"`
 
 	// Raw is every key of the file as read.
 	Raw map[string]any `json:"-"`
@@ -260,4 +263,12 @@ func (m LM) CacheShape() (layers, kvHeads, headDim int) {
 // Logits returns next-token logits [batch, T, vocab].
 func (m LM) Logits(c *nn.Ctx, ids, positions, mask *Node, cache *nn.KVCache) *Node {
 	return CausalLM(c, m.Config, Inputs{IDs: ids, Mask: mask, Positions: positions, Cache: cache})
+}
+
+// Classify returns GPT2ForSequenceClassification logits [batch, labels]:
+// the score head (score.weight [labels, n_embd], no bias) on each row's
+// last non-pad token (see nn.PoolLast).
+func Classify(c *nn.Ctx, cfg *Config, in Inputs) *Node {
+	h := Decode(c, cfg, in)
+	return c.Linear("score", nn.PoolLast(cfg.PadTokenID, in.IDs, h))
 }

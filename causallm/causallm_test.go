@@ -1,0 +1,239 @@
+package causallm_test
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+
+	"github.com/gotune/gotune/causallm"
+	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/method/lora"
+	"github.com/gotune/gotune/nn"
+	"github.com/gotune/gotune/safetensors"
+)
+
+const fixtures = "../testdata/fixtures"
+
+var (
+	beOnce sync.Once
+	be     compute.Backend
+	beErr  error
+)
+
+// backend returns the tests' one backend (tensors may not cross backends).
+func backend(t *testing.T) compute.Backend {
+	t.Helper()
+	beOnce.Do(func() { be, beErr = engine.New("") })
+	if beErr != nil {
+		t.Fatal(beErr)
+	}
+	return be
+}
+
+type inputs struct {
+	InputIDs      [][]int32 `json:"input_ids"`
+	AttentionMask [][]int32 `json:"attention_mask"`
+	Labels        [][]int32 `json:"labels"`
+	SeqClsLabels  []int32   `json:"seqcls_labels"`
+}
+
+func readFixture(t *testing.T, dir string) (*inputs, *safetensors.File) {
+	t.Helper()
+	var in inputs
+	b, err := os.ReadFile(filepath.Join(dir, "inputs.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		t.Fatal(err)
+	}
+	exp, err := safetensors.ReadFile(filepath.Join(dir, "expected.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &in, exp
+}
+
+func flat(t *tensors.Tensor) []float32 {
+	out := make([]float32, t.Size())
+	t.ConstFlatData(func(f any) { copy(out, f.([]float32)) })
+	return out
+}
+
+func compare(t *testing.T, name string, got []float32, want *safetensors.Tensor, tol float64) {
+	t.Helper()
+	if want == nil {
+		t.Fatalf("%s: no reference tensor", name)
+	}
+	if len(got) != len(want.F32) {
+		t.Fatalf("%s: %d values, want %d", name, len(got), len(want.F32))
+	}
+	var d float64
+	for i := range got {
+		d = math.Max(d, math.Abs(float64(got[i]-want.F32[i])))
+	}
+	if d > tol {
+		t.Errorf("%s: max |diff| = %.3g > %.1g", name, d, tol)
+	} else {
+		t.Logf("%s: max |diff| = %.3g", name, d)
+	}
+}
+
+// lmOutputs runs the causal-LM graph (hooks included): loss, logits and
+// the gradients of the named weights when training.
+func lmOutputs(t *testing.T, m *causallm.Model, in *inputs, training bool, grads []string) []*tensors.Tensor {
+	t.Helper()
+	be := backend(t)
+	exec, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+		c := &nn.Ctx{G: xs[0].Graph(), P: m.P, Hooks: m.Hooks, Training: training}
+		logits := m.LMLogits(c, xs[0], xs[1])
+		loss := nn.CausalLMLoss(logits, xs[2])
+		out := []*Node{loss, logits}
+		if len(grads) > 0 {
+			ws := make([]*Node, len(grads))
+			for i, n := range grads {
+				ws[i] = c.Weight(n)
+			}
+			out = append(out, Gradient(loss, ws...)...)
+		}
+		return out
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs, err := exec.Exec(in.InputIDs, in.AttentionMask, in.Labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return outs
+}
+
+// TestLoRAParity loads PEFT's CAUSAL_LM LoRA adapters (llama q_proj/v_proj
+// and all-linear; GPT-2 c_attn, a Conv1D with fan_in_fan_out) and checks
+// logits, loss, the LoRA gradients and the merged model's logits against
+// PEFT's at 1e-5.
+func TestLoRAParity(t *testing.T) {
+	for _, tc := range []struct {
+		name, fixture, adapter, key string
+		grads                       bool
+	}{
+		{"llama", "llama-lora", "lora", "lora", true},
+		{"llama-all-linear", "llama-lora", "lora-all-linear", "lora-all-linear", false},
+		{"gpt2-conv1d", "gpt2-causal", "lora", "lora", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(fixtures, tc.fixture)
+			in, exp := readFixture(t, dir)
+			if tc.fixture == "llama-lora" { // inputs live with the base model's fixture
+				in, _ = readFixture(t, filepath.Join(fixtures, "llama-causal"))
+			}
+			m, err := causallm.LoadTrained("", filepath.Join(dir, tc.adapter), causallm.CausalLM, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.SetDropout(0) // the reference trains with every dropout at 0
+			var grads, keys []string
+			if tc.grads {
+				for _, e := range exp.Tensors {
+					if k, ok := strings.CutPrefix(e.Name, tc.key+".grad.base_model.model."); ok {
+						mod, ab, _ := strings.Cut(k, ".lora_")
+						part := "lora_" + ab
+						if strings.HasPrefix(part, "lora_A") {
+							grads = append(grads, lora.ParamA(lora.DefaultAdapter, mod))
+						} else {
+							grads = append(grads, lora.ParamB(lora.DefaultAdapter, mod))
+						}
+						keys = append(keys, e.Name)
+					}
+				}
+				if len(grads) == 0 {
+					t.Fatal("no gradient references")
+				}
+			}
+			outs := lmOutputs(t, m, in, tc.grads, grads)
+			compare(t, "loss", flat(outs[0]), exp.Get(tc.key+".loss"), 1e-5)
+			compare(t, "logits", flat(outs[1]), exp.Get(tc.key+".logits"), 1e-5)
+			for i, k := range keys {
+				compare(t, k, flat(outs[2+i]), exp.Get(k), 1e-5)
+			}
+			h := m.Hooks[0].(*lora.Hook)
+			if err := h.Merge(m.P, lora.DefaultAdapter); err != nil {
+				t.Fatal(err)
+			}
+			outs = lmOutputs(t, m, in, false, nil)
+			compare(t, "merged logits", flat(outs[1]), exp.Get(tc.key+".merged_logits"), 1e-5)
+		})
+	}
+}
+
+// TestSeqClsParity checks LlamaForSequenceClassification (score head on
+// the token before the first pad) against transformers, and that a saved
+// classifier reloads with its labels.
+func TestSeqClsParity(t *testing.T) {
+	dir := filepath.Join(fixtures, "llama-causal")
+	in, exp := readFixture(t, dir)
+	m, err := causallm.Load(filepath.Join(dir, "seqcls"), causallm.SeqCls, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(m.Labels(), ","); got != "LABEL_0,LABEL_1" || len(m.NewHead) != 0 {
+		t.Fatalf("labels %s, new head %v", got, m.NewHead)
+	}
+	run := func(m *causallm.Model) []*tensors.Tensor {
+		be := backend(t)
+		exec, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+			loss, logits := m.Loss(xs[0].Graph(), xs, false)
+			return []*Node{loss, logits}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		types := make([][]int32, len(in.InputIDs))
+		for i, r := range in.InputIDs {
+			types[i] = make([]int32, len(r))
+		}
+		outs, err := exec.Exec(in.InputIDs, types, in.AttentionMask, in.SeqClsLabels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return outs
+	}
+	outs := run(m)
+	compare(t, "seqcls.loss", flat(outs[0]), exp.Get("seqcls.loss"), 1e-5)
+	compare(t, "seqcls.logits", flat(outs[1]), exp.Get("seqcls.logits"), 1e-5)
+
+	out := filepath.Join(t.TempDir(), "saved")
+	if err := m.Save(out); err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Architectures []string          `json:"architectures"`
+		ID2Label      map[string]string `json:"id2label"`
+	}
+	b, _ := os.ReadFile(filepath.Join(out, "config.json"))
+	if err := json.Unmarshal(b, &cfg); err != nil || cfg.Architectures[0] != "LlamaForSequenceClassification" || cfg.ID2Label["1"] != "LABEL_1" {
+		t.Fatalf("saved config: %s", b)
+	}
+	m2, err := causallm.Load(out, causallm.SeqCls, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare(t, "reloaded logits", flat(run(m2)[1]), exp.Get("seqcls.logits"), 1e-5)
+	// A causal-LM checkpoint gets a new, seeded score head for new labels.
+	m3, err := causallm.Load(dir, causallm.SeqCls, []string{"neg", "pos", "mixed"}, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := m3.P.Shape("score.weight"); len(m3.NewHead) != 1 || s[0] != 3 || m3.P.Has("lm_head.weight") {
+		t.Fatalf("new head %v, score %v", m3.NewHead, s)
+	}
+}

@@ -1,0 +1,223 @@
+package gotune_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/gotune/gotune"
+	"github.com/gotune/gotune/causallm"
+	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/generate"
+	"github.com/gotune/gotune/models/llama"
+	"github.com/gotune/gotune/safetensors"
+	"github.com/gotune/gotune/tokenizer/spm"
+)
+
+// tinyDecoder writes a randomly initialised LLaMA (2 layers, hidden 32)
+// with a byte-level SentencePiece tokenizer (<unk>, <s>, </s>, "▁", then
+// one <0xXX> piece per byte) into a temporary folder. initializer_range
+// 0.2 (as the parity fixtures) lets a frozen lm_head still give peaked
+// distributions, so LoRA can learn a mapping.
+func tinyDecoder(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	pieces := []string{"<unk>", "<s>", "</s>", "▁"}
+	types := []int32{spm.Unknown, spm.Control, spm.Control, spm.Normal}
+	for b := 0; b < 256; b++ {
+		pieces = append(pieces, fmt.Sprintf("<0x%02X>", b))
+		types = append(types, spm.Byte)
+	}
+	tok, err := spm.New(pieces, make([]float32, len(pieces)), types, 1, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), tok.MarshalModel(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	cfg := &llama.Config{ModelType: "llama", VocabSize: len(pieces), HiddenSize: 32, IntermediateSize: 64, NumHiddenLayers: 2,
+		NumAttentionHeads: 4, NumKeyValueHeads: 2, HiddenAct: "silu", MaxPositionEmbeddings: 128, RMSNormEps: 1e-5,
+		RopeTheta: 10000, InitializerRange: 0.2, BOSTokenID: &one, EOSTokenID: json.RawMessage("2"),
+		Raw: map[string]any{"architectures": []string{"LlamaForCausalLM"}}}
+	b, err := cfg.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shapes := llama.ParamShapes(cfg, llama.HeadCausalLM, 0)
+	names := make([]string, 0, len(shapes))
+	for n := range shapes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	rng := rand.New(rand.NewPCG(1, 2))
+	var ts []*safetensors.Tensor
+	for _, n := range names {
+		ts = append(ts, &safetensors.Tensor{Name: n, Shape: shapes[n], DType: safetensors.F32, F32: llama.InitValue(cfg, n, shapes[n], rng)})
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func writeLines(t *testing.T, name string, recs []map[string]any) string {
+	t.Helper()
+	var sb strings.Builder
+	for _, r := range recs {
+		b, _ := json.Marshal(r)
+		sb.Write(b)
+		sb.WriteByte('\n')
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// greedy returns the model's greedy continuation of prompt.
+func greedy(t *testing.T, m *causallm.Model, prompt string, n int) string {
+	t.Helper()
+	be, err := engine.New("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gen, noCache := m.Generator(be)
+	ids, err := m.EncodePrompt(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := gen.Generate([][]int{ids}, generate.Options{MaxNewTokens: n, StopTokens: m.EOS, NoCache: noCache}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m.Continuation(ids, res.New[0])
+}
+
+// TestCausalLMTrainGenerate instruction-tunes a tiny random decoder on one
+// prompt/completion mapping with full fine-tuning and with LoRA: the task
+// is chosen from the data, the eval loss falls, and the saved model (full)
+// or adapter (LoRA) generates the completion and evaluates to the run's
+// loss.
+func TestCausalLMTrainGenerate(t *testing.T) {
+	model := tinyDecoder(t)
+	var recs []map[string]any
+	for i := 0; i < 16; i++ {
+		recs = append(recs, map[string]any{"prompt": fmt.Sprintf("Q%d", i%4), "completion": "hi!"})
+	}
+	train := writeLines(t, "train.jsonl", recs)
+	for _, tc := range []struct {
+		method string
+		lr     float64
+	}{{"full", 1e-2}, {"lora", 3e-2}} {
+		t.Run(tc.method, func(t *testing.T) {
+			cfg := gotune.DefaultConfig()
+			cfg.Model, cfg.Train, cfg.Eval, cfg.Out = model, train, train, filepath.Join(t.TempDir(), "run")
+			cfg.Method, cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.MaxLen, cfg.Seed = tc.method, tc.lr, 30, 8, 32, 3
+			if tc.method == "lora" {
+				cfg.LoRA.R, cfg.LoRA.Alpha, cfg.LoRA.Targets = 8, 16, []string{"all-linear"}
+			}
+			base, err := gotune.EvaluateCausalLM(model, train, gotune.LMEvalOptions{BatchSize: 8, MaxLen: 32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := gotune.Train(context.Background(), cfg, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Best["loss"] > base["loss"]/3 {
+				t.Fatalf("eval loss %.3f after training, %.3f before: did not learn", res.Best["loss"], base["loss"])
+			}
+			if p := res.Best["perplexity"]; math.Abs(p-math.Exp(res.Best["loss"])) > 1e-9 {
+				t.Errorf("perplexity %.6f, want exp(loss) = %.6f", p, math.Exp(res.Best["loss"]))
+			}
+			if !gotune.IsCausalLM(res.ModelDir) {
+				t.Errorf("%s is not recognised as a causal LM", res.ModelDir)
+			}
+			m, err := causallm.LoadTrained(res.ModelDir, "", causallm.CausalLM, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimSpace(greedy(t, m, "Q1", 8)); got != "hi!" {
+				t.Errorf("generated %q, want %q", got, "hi!")
+			}
+			met, err := gotune.EvaluateCausalLM(res.ModelDir, train, gotune.LMEvalOptions{BatchSize: 8, MaxLen: 32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := met["loss"] - res.Best["loss"]; d > 1e-4 || d < -1e-4 {
+				t.Errorf("reloaded eval loss %.6f, run's %.6f", met["loss"], res.Best["loss"])
+			}
+		})
+	}
+}
+
+// TestChooseTask checks the task-selection rule.
+func TestChooseTask(t *testing.T) {
+	model := tinyDecoder(t)
+	enc := "testdata/fixtures/bert-seqcls"
+	cases := []struct {
+		model string
+		rec   map[string]any
+		task  string
+		want  string
+	}{
+		{model, map[string]any{"instruction": "x", "output": "y"}, "", gotune.TaskCausalLM},
+		{model, map[string]any{"text": "x"}, "", gotune.TaskCausalLM},
+		{model, map[string]any{"text": "x", "label": "a"}, "", gotune.TaskClassify},
+		{enc, map[string]any{"text": "x", "label": "a"}, "", gotune.TaskClassify},
+		{enc, map[string]any{"messages": []any{}}, "", gotune.TaskCausalLM},
+		{model, map[string]any{"text": "x"}, gotune.TaskClassify, gotune.TaskClassify},
+	}
+	for i, c := range cases {
+		cfg := gotune.DefaultConfig()
+		cfg.Model, cfg.Train, cfg.Task = c.model, writeLines(t, "d.jsonl", []map[string]any{c.rec}), c.task
+		if got, why := gotune.ChooseTask(&cfg); got != c.want {
+			t.Errorf("case %d: task %s (%s), want %s", i, got, why, c.want)
+		}
+	}
+}
+
+// TestDecoderClassify fine-tunes the tiny decoder as a sequence classifier
+// (a new score head) and checks the saved LlamaForSequenceClassification
+// folder.
+func TestDecoderClassify(t *testing.T) {
+	model := tinyDecoder(t)
+	var recs []map[string]any
+	for i := 0; i < 24; i++ {
+		recs = append(recs, map[string]any{"text": strings.Repeat("ab", 1+i%3), "label": []string{"short", "mid", "long"}[i%3]})
+	}
+	train := writeLines(t, "train.jsonl", recs)
+	cfg := gotune.DefaultConfig()
+	cfg.Model, cfg.Train, cfg.Eval, cfg.Out = model, train, train, filepath.Join(t.TempDir(), "run")
+	cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.MaxLen = 1e-2, 10, 8, 16
+	res, err := gotune.Train(context.Background(), cfg, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Best["accuracy"] < 0.99 {
+		t.Errorf("accuracy %.3f on the training data", res.Best["accuracy"])
+	}
+	m, err := causallm.Load(res.ModelDir, causallm.SeqCls, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(m.Labels(), ","); got != "long,mid,short" || len(m.NewHead) != 0 || !m.P.Has("score.weight") {
+		t.Errorf("reloaded labels %s, new head %v", got, m.NewHead)
+	}
+	if gotune.IsCausalLM(res.ModelDir) {
+		t.Errorf("a classifier is taken for a causal LM")
+	}
+}
