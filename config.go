@@ -203,6 +203,18 @@ func (c *Config) reservedPositions() int {
 	return methods.ReservedPositions(c.Method, c.methodOptions())
 }
 
+// fitMaxLen lowers MaxLen to what a model with maxPositions position ids
+// leaves to the input once the method's virtual tokens take theirs.
+func (c *Config) fitMaxLen(maxPositions int) error {
+	if limit := maxPositions - c.reservedPositions(); c.MaxLen > limit {
+		if limit < 4 {
+			return fmt.Errorf("%d virtual tokens leave %d of the model's %d positions to the input; use fewer", c.reservedPositions(), limit, maxPositions)
+		}
+		c.MaxLen = limit
+	}
+	return nil
+}
+
 // Validate fills the method's defaults (ApplyMethodDefaults), then checks
 // the config and names the first bad field.
 func (c *Config) Validate() error {

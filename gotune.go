@@ -188,37 +188,63 @@ func (j *job) setup() error {
 	return j.setupTraining()
 }
 
-// setupClassify reads classification data and loads an encoder classifier.
-func (j *job) setupClassify() error {
+// classifyData reads the labelled classification data: the training file
+// and the evaluation file or, without one, a split of the training data.
+// prepare (nil for none) may change the training examples after the split,
+// before the label set is built from them; the evaluation labels must be
+// in that set.
+func (j *job) classifyData(prepare func([]data.Example) ([]data.Example, error)) (trainEx, evalEx []data.Example, labels *data.LabelSet, err error) {
 	cfg := &j.cfg
 	opts := data.Options{TextField: cfg.TextField, TextPairField: cfg.TextPairField, LabelField: cfg.LabelField}
-	trainEx, err := data.ReadFile(cfg.Train, opts, true)
-	if err != nil {
-		return err
+	if trainEx, err = data.ReadFile(cfg.Train, opts, true); err != nil {
+		return nil, nil, nil, err
 	}
-	var evalEx []data.Example
 	if cfg.Eval != "" {
 		if evalEx, err = data.ReadFile(cfg.Eval, opts, true); err != nil {
-			return err
+			return nil, nil, nil, err
 		}
 	} else {
 		trainEx, evalEx = data.Split(trainEx, cfg.EvalSplit, cfg.Seed)
 	}
-	if cfg.Augment != "" { // training data only, after the split: evaluation data is never augmented
-		n, desc := len(trainEx), ""
-		if trainEx, desc, err = augment.Train(trainEx, cfg.Augment, cfg.TextField, cfg.Model, cfg.Backend, cfg.Seed); err != nil {
-			return err
-		}
-		j.printf("%s\n", desc)
-		if err := augment.WriteReport(filepath.Join(cfg.Out, "augment.json"), cfg.Augment, desc, n, len(trainEx)); err != nil {
-			return err
+	if prepare != nil {
+		if trainEx, err = prepare(trainEx); err != nil {
+			return nil, nil, nil, err
 		}
 	}
-	labels, err := data.NewLabelSet(trainEx)
-	if err != nil {
-		return err
+	if labels, err = data.NewLabelSet(trainEx); err != nil {
+		return nil, nil, nil, err
 	}
 	if err := data.CheckLabels(evalEx, labels, cfg.Eval); err != nil {
+		return nil, nil, nil, err
+	}
+	return trainEx, evalEx, labels, nil
+}
+
+// augmentTrain augments the training examples as --augment asks (training
+// data only, after the split: evaluation data is never augmented) and
+// writes augment.json.
+func (j *job) augmentTrain(trainEx []data.Example) ([]data.Example, error) {
+	cfg := &j.cfg
+	if cfg.Augment == "" {
+		return trainEx, nil
+	}
+	n := len(trainEx)
+	trainEx, desc, err := augment.Train(trainEx, cfg.Augment, cfg.TextField, cfg.Model, cfg.Backend, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	j.printf("%s\n", desc)
+	if err := augment.WriteReport(filepath.Join(cfg.Out, "augment.json"), cfg.Augment, desc, n, len(trainEx)); err != nil {
+		return nil, err
+	}
+	return trainEx, nil
+}
+
+// setupClassify reads classification data and loads an encoder classifier.
+func (j *job) setupClassify() error {
+	cfg := &j.cfg
+	trainEx, evalEx, labels, err := j.classifyData(j.augmentTrain)
+	if err != nil {
 		return err
 	}
 	modelDir, err := checkpoint.Resolve(cfg.Model)
@@ -237,11 +263,8 @@ func (j *job) setupClassify() error {
 		return err
 	}
 	j.pad = j.tok.PadID()
-	if limit := m.Cfg.MaxPositionEmbeddings - cfg.reservedPositions(); cfg.MaxLen > limit { // virtual tokens take positions
-		if limit < 4 {
-			return fmt.Errorf("%d virtual tokens leave %d of the model's %d positions to the input; use fewer", cfg.reservedPositions(), limit, m.Cfg.MaxPositionEmbeddings)
-		}
-		cfg.MaxLen = limit
+	if err := cfg.fitMaxLen(m.Cfg.MaxPositionEmbeddings); err != nil {
+		return err
 	}
 	if j.train, err = encode(j.tok, trainEx, labels, cfg.MaxLen); err != nil {
 		return err
@@ -450,6 +473,9 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	var lossN int
 	stop := false
 	for epoch := rec.Epoch; epoch < cfg.Epochs || (cfg.MaxSteps > 0 && tr.Step() < j.total); epoch++ {
+		if tr.Step() >= j.total {
+			break // max_steps reached: no empty epochs (and no repeated evaluations) after it
+		}
 		epochStart := time.Now()
 		batches, err := j.trainBatches(epoch)
 		if err != nil {

@@ -382,3 +382,30 @@ func TestLoadConfigFile(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxStepsStopsEpochs checks that reaching max_steps ends the run: no
+// further (empty) epochs and no repeated evaluations of the same model.
+func TestMaxStepsStopsEpochs(t *testing.T) {
+	model := testmodel.New(t, testmodel.Default())
+	trainPath, evalPath := testmodel.Data(t, 32, 16)
+	cfg := tinyConfig(t, model, trainPath, evalPath)
+	cfg.Epochs, cfg.MaxSteps = 10, 3
+	res, err := gotune.Train(context.Background(), cfg, output())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Steps != 3 {
+		t.Fatalf("%d steps, want max_steps 3", res.Steps)
+	}
+	evals := 0
+	for _, r := range readLines(t, filepath.Join(cfg.Out, gotune.MetricsFile)) {
+		if r["kind"] == "eval" {
+			evals++
+		}
+	}
+	// 32 examples in batches of 16: 2 steps per epoch, so the 3 steps touch
+	// 2 epochs, each evaluated once; the 8 epochs left are not run.
+	if evals != 2 {
+		t.Fatalf("%d evaluations for max_steps 3 over 2 epochs, want 2", evals)
+	}
+}

@@ -99,11 +99,8 @@ func (j *job) loadDecoder(task causallm.Task, labels []string) error {
 		m.SetDropout(cfg.Dropout)
 	}
 	j.model, j.dec, j.pad = m, m, int32(m.Pad)
-	if limit := m.MaxPositions() - cfg.reservedPositions(); cfg.MaxLen > limit {
-		if limit < 4 {
-			return fmt.Errorf("%d virtual tokens leave %d of the model's %d positions to the input; use fewer", cfg.reservedPositions(), limit, m.MaxPositions())
-		}
-		cfg.MaxLen = limit
+	if err := cfg.fitMaxLen(m.MaxPositions()); err != nil {
+		return err
 	}
 	j.buckets = data.DefaultBuckets(cfg.MaxLen)
 	return nil
@@ -207,24 +204,8 @@ func splitRecords(recs []instruct.Record, frac float64, seed int64) (train, eval
 // with a score head.
 func (j *job) setupDecoderClassify() error {
 	cfg := &j.cfg
-	opts := data.Options{TextField: cfg.TextField, TextPairField: cfg.TextPairField, LabelField: cfg.LabelField}
-	trainEx, err := data.ReadFile(cfg.Train, opts, true)
+	trainEx, evalEx, labels, err := j.classifyData(nil)
 	if err != nil {
-		return err
-	}
-	var evalEx []data.Example
-	if cfg.Eval != "" {
-		if evalEx, err = data.ReadFile(cfg.Eval, opts, true); err != nil {
-			return err
-		}
-	} else {
-		trainEx, evalEx = data.Split(trainEx, cfg.EvalSplit, cfg.Seed)
-	}
-	labels, err := data.NewLabelSet(trainEx)
-	if err != nil {
-		return err
-	}
-	if err := data.CheckLabels(evalEx, labels, cfg.Eval); err != nil {
 		return err
 	}
 	if err := j.loadDecoder(causallm.SeqCls, labels.Names); err != nil {

@@ -93,11 +93,13 @@ func Recommended(n int) (alpha float64, numAug int) {
 	}
 }
 
-// specKeys are the keys ParseSpec accepts, by method.
-var specKeys = map[string][]string{
-	"eda":        {"alpha", "sr", "ri", "rs", "rd", "n", "lang", "aeda", "synonyms", "wordnet"},
-	"aeda":       {"n", "lang"},
-	"contextual": {"p", "k", "n", "model"},
+// specKeys returns the keys ParseSpec accepts, by method.
+func specKeys() map[string][]string {
+	return map[string][]string{
+		"eda":        {"alpha", "sr", "ri", "rs", "rd", "n", "lang", "aeda", "synonyms", "wordnet"},
+		"aeda":       {"n", "lang"},
+		"contextual": {"p", "k", "n", "model"},
+	}
 }
 
 // ParseSpec parses a --augment value: METHOD[:key=value,...], with METHOD
@@ -109,7 +111,7 @@ var specKeys = map[string][]string{
 func ParseSpec(spec string) (Options, error) {
 	o := DefaultOptions()
 	method, args, _ := strings.Cut(strings.TrimSpace(spec), ":")
-	keys, ok := specKeys[method]
+	keys, ok := specKeys()[method]
 	if !ok {
 		return o, fmt.Errorf("augment %q: unknown method %q (valid: eda, aeda, contextual; e.g. eda:alpha=0.1,n=4)", spec, method)
 	}
@@ -223,7 +225,7 @@ func New(o Options, texts []string) (Augmenter, error) {
 	case lang == "ko":
 		// No Korean thesaurus here: SR and RI need --synonyms.
 	case dict != nil:
-		e.Synonyms, e.StopWords = dict, stopWords
+		e.Synonyms, e.StopWords = dict, stopWords()
 	case e.AlphaSR > 0 || e.AlphaRI > 0:
 		dir, err := FindWordNet(o.WordNet)
 		if err != nil {
@@ -233,7 +235,7 @@ func New(o Options, texts []string) (Augmenter, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.Synonyms, e.StopWords = wn, stopWords
+		e.Synonyms, e.StopWords = wn, stopWords()
 	}
 	return e, nil
 }

@@ -101,7 +101,7 @@ func TestSynonymReplace(t *testing.T) {
 	wn := tinyWordNet(t)
 	words := strings.Fields("the film was a charming journey , the film !")
 	for s := range 50 {
-		got := synonymReplace(words, 2, wn, stopWords, newRand(int64(s), 0))
+		got := synonymReplace(words, 2, wn, stopWords(), newRand(int64(s), 0))
 		joined := strings.Fields(strings.Join(got, " "))
 		_ = joined
 		if len(got) != len(words) {
@@ -112,7 +112,7 @@ func TestSynonymReplace(t *testing.T) {
 			if w == words[i] {
 				continue
 			}
-			if stopWords[words[i]] || !hasLetter(words[i]) {
+			if stopWords()[words[i]] || !hasLetter(words[i]) {
 				t.Fatalf("stop word or punctuation %q replaced: %q", words[i], got)
 			}
 			if !slices.Contains(wn.Synonyms(words[i]), w) {
@@ -128,7 +128,7 @@ func TestSynonymReplace(t *testing.T) {
 		}
 	}
 	// Punctuation around a word stays.
-	got := synonymReplace([]string{"(movie),"}, 1, wn, stopWords, newRand(1, 0))
+	got := synonymReplace([]string{"(movie),"}, 1, wn, stopWords(), newRand(1, 0))
 	if !strings.HasPrefix(got[0], "(") || !strings.HasSuffix(got[0], "),") || got[0] == "(movie)," {
 		t.Errorf("(movie), → %q", got[0])
 	}
@@ -138,7 +138,7 @@ func TestRandomInsert(t *testing.T) {
 	wn := tinyWordNet(t)
 	words := strings.Fields("movie film journey picture")
 	for s := range 30 {
-		got := randomInsert(words, 2, wn, stopWords, newRand(int64(s), 0))
+		got := randomInsert(words, 2, wn, stopWords(), newRand(int64(s), 0))
 		if len(got) != len(words)+2 {
 			t.Fatalf("want 2 insertions: %q", got)
 		}
@@ -168,7 +168,7 @@ func TestScriptsSurvive(t *testing.T) {
 			}
 		}
 		for _, w := range ws {
-			if !slices.Contains(orig, w) && !slices.Contains(aedaMarks, w) {
+			if !slices.Contains(orig, w) && !slices.Contains(aedaMarks(), w) {
 				t.Fatalf("unexpected %q in %q", w, s)
 			}
 		}
@@ -220,7 +220,7 @@ func TestKorean(t *testing.T) {
 
 func TestDeterministic(t *testing.T) {
 	wn := tinyWordNet(t)
-	e := &EDA{AlphaSR: 0.2, AlphaRI: 0.2, AlphaRS: 0.2, PRD: 0.2, AEDA: true, NumAug: 6, Synonyms: wn, StopWords: stopWords}
+	e := &EDA{AlphaSR: 0.2, AlphaRI: 0.2, AlphaRS: 0.2, PRD: 0.2, AEDA: true, NumAug: 6, Synonyms: wn, StopWords: stopWords()}
 	texts := []string{"the film was a charming journey", "movie night , 영화 좋다 😀", "x"}
 	a, _ := e.Augment(texts, 3)
 	b, _ := e.Augment(texts, 3)

@@ -217,8 +217,10 @@ func randomDelete(words []string, p float64, r *rand.Rand) []string {
 	return out
 }
 
-// aedaMarks are the punctuation marks AEDA inserts.
-var aedaMarks = []string{".", ";", "?", ":", "!", ","}
+// aedaMarks returns the punctuation marks AEDA inserts.
+func aedaMarks() []string {
+	return []string{".", ";", "?", ":", "!", ","}
+}
 
 // insertPunctuation is AEDA: between 1 and int(0.3·words)+1 marks, each
 // before a distinct random word.
@@ -230,9 +232,10 @@ func insertPunctuation(words []string, r *rand.Rand) []string {
 		at[i] = true
 	}
 	out := make([]string, 0, len(words)+q)
+	marks := aedaMarks()
 	for i, w := range words {
 		if at[i] {
-			out = append(out, aedaMarks[r.IntN(len(aedaMarks))])
+			out = append(out, marks[r.IntN(len(marks))])
 		}
 		out = append(out, w)
 	}

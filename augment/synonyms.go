@@ -79,17 +79,35 @@ func ReadDict(path string) (Dict, error) {
 	return d, nil
 }
 
-// koreanParticles are the particles (josa) KoreanSynonyms detaches when a
+// koreanParticles returns the particles (josa) KoreanSynonyms detaches when a
 // whole word (eojeol) is not in the dictionary, longest first.
-var koreanParticles = []string{"에서는", "에게서", "으로는", "이랑", "에서", "에게", "한테", "까지", "부터", "보다", "처럼", "으로", "이나",
-	"이", "가", "은", "는", "을", "를", "의", "에", "도", "만", "로", "와", "과", "랑", "나"}
+func koreanParticles() []string {
+	return []string{"에서는", "에게서", "으로는", "이랑", "에서", "에게", "한테", "까지", "부터", "보다", "처럼", "으로", "이나",
+		"이", "가", "은", "는", "을", "를", "의", "에", "도", "만", "로", "와", "과", "랑", "나"}
+}
 
-// particlePairs map a particle to its form after a final consonant
-// (batchim) and after a vowel.
-var particlePairs = map[string][2]string{
-	"이": {"이", "가"}, "가": {"이", "가"}, "은": {"은", "는"}, "는": {"은", "는"}, "을": {"을", "를"}, "를": {"을", "를"},
-	"과": {"과", "와"}, "와": {"과", "와"}, "으로": {"으로", "로"}, "로": {"으로", "로"}, "이랑": {"이랑", "랑"}, "랑": {"이랑", "랑"},
-	"이나": {"이나", "나"}, "나": {"이나", "나"}, "으로는": {"으로는", "로는"},
+// particlePair returns the forms of particle p after a final consonant
+// (batchim) and after a vowel; ok is false for a particle with one form.
+func particlePair(p string) (pair [2]string, ok bool) {
+	switch p {
+	case "이", "가":
+		return [2]string{"이", "가"}, true
+	case "은", "는":
+		return [2]string{"은", "는"}, true
+	case "을", "를":
+		return [2]string{"을", "를"}, true
+	case "과", "와":
+		return [2]string{"과", "와"}, true
+	case "으로", "로":
+		return [2]string{"으로", "로"}, true
+	case "이랑", "랑":
+		return [2]string{"이랑", "랑"}, true
+	case "이나", "나":
+		return [2]string{"이나", "나"}, true
+	case "으로는":
+		return [2]string{"으로는", "로는"}, true
+	}
+	return [2]string{}, false
 }
 
 // KoreanSynonyms looks Korean words up in a dictionary with their
@@ -104,7 +122,7 @@ func (k KoreanSynonyms) Synonyms(word string) []string {
 	if s := k.Dict.Synonyms(word); len(s) > 0 {
 		return s
 	}
-	for _, p := range koreanParticles {
+	for _, p := range koreanParticles() {
 		stem, ok := strings.CutSuffix(word, p)
 		if !ok || stem == "" {
 			continue
@@ -124,7 +142,7 @@ func (k KoreanSynonyms) Synonyms(word string) []string {
 
 // fitParticle returns particle p in the form that follows word.
 func fitParticle(word, p string) string {
-	pair, ok := particlePairs[p]
+	pair, ok := particlePair(p)
 	if !ok {
 		return p
 	}

@@ -21,17 +21,21 @@ type WordNet struct {
 	exc   map[string]map[string][]string
 }
 
-// wordNetPOS are the parts of speech, in the order NLTK's synsets() visits them.
-var wordNetPOS = []string{"noun", "verb", "adj", "adv"}
+// wordNetPOS returns the parts of speech, in the order NLTK's synsets() visits them.
+func wordNetPOS() []string {
+	return []string{"noun", "verb", "adj", "adv"}
+}
 
-// DefaultWordNetDirs are where FindWordNet looks after $WNSEARCHDIR.
-var DefaultWordNetDirs = []string{"/usr/share/wordnet", "/usr/share/wordnet/dict", "/usr/local/WordNet-3.0/dict"}
+// DefaultWordNetDirs returns where FindWordNet looks after $WNSEARCHDIR.
+func DefaultWordNetDirs() []string {
+	return []string{"/usr/share/wordnet", "/usr/share/wordnet/dict", "/usr/local/WordNet-3.0/dict"}
+}
 
 // ErrNoWordNet is returned by FindWordNet when no database is installed.
 var ErrNoWordNet = errors.New("no WordNet database found (install it with `apt-get install wordnet-base`, or name its folder with wordnet=DIR / --wordnet DIR)")
 
 // FindWordNet returns the first folder holding index.noun among dir (if
-// not empty), $WNSEARCHDIR and DefaultWordNetDirs.
+// not empty), $WNSEARCHDIR and DefaultWordNetDirs().
 func FindWordNet(dir string) (string, error) {
 	if dir != "" {
 		if _, err := os.Stat(filepath.Join(dir, "index.noun")); err != nil {
@@ -39,7 +43,7 @@ func FindWordNet(dir string) (string, error) {
 		}
 		return dir, nil
 	}
-	for _, d := range append([]string{os.Getenv("WNSEARCHDIR")}, DefaultWordNetDirs...) {
+	for _, d := range append([]string{os.Getenv("WNSEARCHDIR")}, DefaultWordNetDirs()...) {
 		if d == "" {
 			continue
 		}
@@ -54,7 +58,7 @@ func FindWordNet(dir string) (string, error) {
 // skipped, but index.noun and data.noun must be there.
 func OpenWordNet(dir string) (*WordNet, error) {
 	wn := &WordNet{dir: dir, index: map[string]map[string][]int64{}, data: map[string][]byte{}, exc: map[string]map[string][]string{}}
-	for _, pos := range wordNetPOS {
+	for _, pos := range wordNetPOS() {
 		idx, err := os.ReadFile(filepath.Join(dir, "index."+pos))
 		if err != nil {
 			if pos == "noun" {
@@ -144,13 +148,18 @@ func (wn *WordNet) synsetWords(pos string, off int64) []string {
 	return out
 }
 
-// morphRules are WordNet's detachment rules (suffix → replacement), as
-// morphy applies them.
-var morphRules = map[string][][2]string{
-	"noun": {{"s", ""}, {"ses", "s"}, {"xes", "x"}, {"zes", "z"}, {"ches", "ch"}, {"shes", "sh"}, {"men", "man"}, {"ies", "y"}},
-	"verb": {{"s", ""}, {"ies", "y"}, {"es", "e"}, {"es", ""}, {"ed", "e"}, {"ed", ""}, {"ing", "e"}, {"ing", ""}},
-	"adj":  {{"er", ""}, {"est", ""}, {"er", "e"}, {"est", "e"}},
-	"adv":  nil,
+// morphRules returns WordNet's detachment rules (suffix → replacement) for
+// part of speech pos, as morphy applies them.
+func morphRules(pos string) [][2]string {
+	switch pos {
+	case "noun":
+		return [][2]string{{"s", ""}, {"ses", "s"}, {"xes", "x"}, {"zes", "z"}, {"ches", "ch"}, {"shes", "sh"}, {"men", "man"}, {"ies", "y"}}
+	case "verb":
+		return [][2]string{{"s", ""}, {"ies", "y"}, {"es", "e"}, {"es", ""}, {"ed", "e"}, {"ed", ""}, {"ing", "e"}, {"ing", ""}}
+	case "adj":
+		return [][2]string{{"er", ""}, {"est", ""}, {"er", "e"}, {"est", "e"}}
+	}
+	return nil
 }
 
 // baseForms returns the lemmas of form in pos that the index knows: the
@@ -163,7 +172,7 @@ func (wn *WordNet) baseForms(form, pos string) []string {
 		cands = append([]string{form}, ex...)
 	} else {
 		cands = []string{form}
-		for _, r := range morphRules[pos] {
+		for _, r := range morphRules(pos) {
 			if strings.HasSuffix(form, r[0]) {
 				cands = append(cands, form[:len(form)-len(r[0])]+r[1])
 			}
@@ -199,13 +208,13 @@ func (wn *WordNet) Synonyms(word string) []string {
 	var out []string
 	seen := map[string]bool{w: true}
 	forms := map[string][]string{}
-	for _, pos := range wordNetPOS {
+	for _, pos := range wordNetPOS() {
 		forms[pos] = wn.baseForms(key, pos)
 		for _, f := range forms[pos] {
 			seen[strings.ReplaceAll(f, "_", " ")] = true // "film" is no synonym of "films"
 		}
 	}
-	for _, pos := range wordNetPOS {
+	for _, pos := range wordNetPOS() {
 		for _, form := range forms[pos] {
 			for _, off := range wn.index[pos][form] {
 				for _, l := range wn.synsetWords(pos, off) {

@@ -5,15 +5,17 @@ import (
 	"unicode"
 )
 
-// stopWords are the English stop words EDA never replaces or inserts
+// stopWords returns the English stop words EDA never replaces or inserts
 // synonyms for (the list of Wei & Zou's eda.py).
-var stopWords = toSet(strings.Fields(`i me my myself we our ours ourselves you your yours yourself yourselves
+func stopWords() map[string]bool {
+	return toSet(strings.Fields(`i me my myself we our ours ourselves you your yours yourself yourselves
 he him his himself she her hers herself it its itself they them their theirs themselves what which who whom
 this that these those am is are was were be been being have has had having do does did doing a an the and
 but if or because as until while of at by for with about against between into through during before after
 above below to from up down in out on off over under again further then once here there when where why how
 all any both each few more most other some such no nor not only own same so than too very s t can will just
 don should now`))
+}
 
 func toSet(ws []string) map[string]bool {
 	m := make(map[string]bool, len(ws))

@@ -2,97 +2,28 @@ package causallm_test
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/causallm"
-	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/nn"
-	"github.com/gotune/gotune/safetensors"
 )
 
 const fixtures = "../testdata/fixtures"
 
-var (
-	beOnce sync.Once
-	be     compute.Backend
-	beErr  error
-)
-
-// backend returns the tests' one backend (tensors may not cross backends).
-func backend(t *testing.T) compute.Backend {
-	t.Helper()
-	beOnce.Do(func() { be, beErr = engine.New("") })
-	if beErr != nil {
-		t.Fatal(beErr)
-	}
-	return be
-}
-
-type inputs struct {
-	InputIDs      [][]int32 `json:"input_ids"`
-	AttentionMask [][]int32 `json:"attention_mask"`
-	Labels        [][]int32 `json:"labels"`
-	SeqClsLabels  []int32   `json:"seqcls_labels"`
-}
-
-func readFixture(t *testing.T, dir string) (*inputs, *safetensors.File) {
-	t.Helper()
-	var in inputs
-	b, err := os.ReadFile(filepath.Join(dir, "inputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := safetensors.ReadFile(filepath.Join(dir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &in, exp
-}
-
-func flat(t *tensors.Tensor) []float32 {
-	out := make([]float32, t.Size())
-	t.ConstFlatData(func(f any) { copy(out, f.([]float32)) })
-	return out
-}
-
-func compare(t *testing.T, name string, got []float32, want *safetensors.Tensor, tol float64) {
-	t.Helper()
-	if want == nil {
-		t.Fatalf("%s: no reference tensor", name)
-	}
-	if len(got) != len(want.F32) {
-		t.Fatalf("%s: %d values, want %d", name, len(got), len(want.F32))
-	}
-	var d float64
-	for i := range got {
-		d = math.Max(d, math.Abs(float64(got[i]-want.F32[i])))
-	}
-	if d > tol {
-		t.Errorf("%s: max |diff| = %.3g > %.1g", name, d, tol)
-	} else {
-		t.Logf("%s: max |diff| = %.3g", name, d)
-	}
-}
-
 // lmOutputs runs the causal-LM graph (hooks included): loss, logits and
 // the gradients of the named weights when training.
-func lmOutputs(t *testing.T, m *causallm.Model, in *inputs, training bool, grads []string) []*tensors.Tensor {
+func lmOutputs(t *testing.T, m *causallm.Model, in *fixture.DecoderInputs, training bool, grads []string) []*tensors.Tensor {
 	t.Helper()
-	be := backend(t)
+	be := fixture.Backend(t)
 	exec, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: m.P, Hooks: m.Hooks, Training: training}
 		logits := m.LMLogits(c, xs[0], xs[1])
@@ -132,9 +63,9 @@ func TestLoRAParity(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(fixtures, tc.fixture)
-			in, exp := readFixture(t, dir)
+			in, exp := fixture.Decoder(t, dir), fixture.Expected(t, dir)
 			if tc.fixture == "llama-lora" { // inputs live with the base model's fixture
-				in, _ = readFixture(t, filepath.Join(fixtures, "llama-causal"))
+				in = fixture.Decoder(t, filepath.Join(fixtures, "llama-causal"))
 			}
 			m, err := causallm.LoadTrained("", filepath.Join(dir, tc.adapter), causallm.CausalLM, nil)
 			if err != nil {
@@ -160,17 +91,17 @@ func TestLoRAParity(t *testing.T) {
 				}
 			}
 			outs := lmOutputs(t, m, in, tc.grads, grads)
-			compare(t, "loss", flat(outs[0]), exp.Get(tc.key+".loss"), 1e-5)
-			compare(t, "logits", flat(outs[1]), exp.Get(tc.key+".logits"), 1e-5)
+			fixture.Compare(t, "loss", fixture.Flat(outs[0]), exp.Get(tc.key+".loss"), 1e-5)
+			fixture.Compare(t, "logits", fixture.Flat(outs[1]), exp.Get(tc.key+".logits"), 1e-5)
 			for i, k := range keys {
-				compare(t, k, flat(outs[2+i]), exp.Get(k), 1e-5)
+				fixture.Compare(t, k, fixture.Flat(outs[2+i]), exp.Get(k), 1e-5)
 			}
 			h := m.Hooks[0].(*lora.Hook)
 			if err := h.Merge(m.P, lora.DefaultAdapter); err != nil {
 				t.Fatal(err)
 			}
 			outs = lmOutputs(t, m, in, false, nil)
-			compare(t, "merged logits", flat(outs[1]), exp.Get(tc.key+".merged_logits"), 1e-5)
+			fixture.Compare(t, "merged logits", fixture.Flat(outs[1]), exp.Get(tc.key+".merged_logits"), 1e-5)
 		})
 	}
 }
@@ -180,7 +111,7 @@ func TestLoRAParity(t *testing.T) {
 // classifier reloads with its labels.
 func TestSeqClsParity(t *testing.T) {
 	dir := filepath.Join(fixtures, "llama-causal")
-	in, exp := readFixture(t, dir)
+	in, exp := fixture.Decoder(t, dir), fixture.Expected(t, dir)
 	m, err := causallm.Load(filepath.Join(dir, "seqcls"), causallm.SeqCls, nil, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +120,7 @@ func TestSeqClsParity(t *testing.T) {
 		t.Fatalf("labels %s, new head %v", got, m.NewHead)
 	}
 	run := func(m *causallm.Model) []*tensors.Tensor {
-		be := backend(t)
+		be := fixture.Backend(t)
 		exec, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
 			loss, logits := m.Loss(xs[0].Graph(), xs, false)
 			return []*Node{loss, logits}
@@ -208,8 +139,8 @@ func TestSeqClsParity(t *testing.T) {
 		return outs
 	}
 	outs := run(m)
-	compare(t, "seqcls.loss", flat(outs[0]), exp.Get("seqcls.loss"), 1e-5)
-	compare(t, "seqcls.logits", flat(outs[1]), exp.Get("seqcls.logits"), 1e-5)
+	fixture.Compare(t, "seqcls.loss", fixture.Flat(outs[0]), exp.Get("seqcls.loss"), 1e-5)
+	fixture.Compare(t, "seqcls.logits", fixture.Flat(outs[1]), exp.Get("seqcls.logits"), 1e-5)
 
 	out := filepath.Join(t.TempDir(), "saved")
 	if err := m.Save(out); err != nil {
@@ -227,7 +158,7 @@ func TestSeqClsParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "reloaded logits", flat(run(m2)[1]), exp.Get("seqcls.logits"), 1e-5)
+	fixture.Compare(t, "reloaded logits", fixture.Flat(run(m2)[1]), exp.Get("seqcls.logits"), 1e-5)
 	// A causal-LM checkpoint gets a new, seeded score head for new labels.
 	m3, err := causallm.Load(dir, causallm.SeqCls, []string{"neg", "pos", "mixed"}, 7)
 	if err != nil {

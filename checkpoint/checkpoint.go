@@ -245,3 +245,12 @@ func RecoverDir(dst string) (bool, error) {
 	}
 	return true, nil
 }
+
+// WriteJSON writes v to path as indented JSON, atomically (WriteFileAtomic).
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return WriteFileAtomic(path, b)
+}

@@ -3,70 +3,20 @@ package classify_test
 import (
 	"bytes"
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/gomlx/gomlx/core/tensors"
-
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/classify"
-	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/internal/testmodel"
 	"github.com/gotune/gotune/safetensors"
 )
 
 const fixtureDir = "../testdata/fixtures/bert-seqcls"
-
-// fixtureInputs returns the batch of the fixture's inputs.json as the
-// classifier's input tensors (ids, type ids, mask, labels).
-func fixtureInputs(t *testing.T) []*tensors.Tensor {
-	t.Helper()
-	var in struct {
-		InputIDs      [][]int32 `json:"input_ids"`
-		TokenTypeIDs  [][]int32 `json:"token_type_ids"`
-		AttentionMask [][]int32 `json:"attention_mask"`
-		Labels        []int32   `json:"labels"`
-	}
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "inputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
-		t.Fatal(err)
-	}
-	flat := func(rows [][]int32) []int32 { return slices.Concat(rows...) }
-	n, l := len(in.InputIDs), len(in.InputIDs[0])
-	return []*tensors.Tensor{
-		tensors.FromFlatDataAndDimensions(flat(in.InputIDs), n, l),
-		tensors.FromFlatDataAndDimensions(flat(in.TokenTypeIDs), n, l),
-		tensors.FromFlatDataAndDimensions(flat(in.AttentionMask), n, l),
-		tensors.FromFlatDataAndDimensions(in.Labels, n),
-	}
-}
-
-// logits runs m on in and returns the flat logits and the loss.
-func logits(t *testing.T, m *classify.Classifier, in []*tensors.Tensor) ([]float32, float64) {
-	t.Helper()
-	be, err := engine.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := m.NewRunner(be)
-	if err != nil {
-		t.Fatal(err)
-	}
-	loss, out, err := r.Evaluate(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := make([]float32, out.Size())
-	out.ConstFlatData(func(f any) { copy(v, f.([]float32)) })
-	return v, loss
-}
 
 // TestSaveLoadRoundTrip loads the transformers fixture, saves it, loads
 // the copy and checks that nothing changed.
@@ -78,20 +28,10 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if len(m.NewHead) != 0 || len(m.Unused) != 0 {
 		t.Fatalf("fixture: new head %v, unused %v; want none", m.NewHead, m.Unused)
 	}
-	want, wantLoss := logits(t, m, fixtureInputs(t))
+	want, wantLoss := fixture.Evaluate(t, m.NewRunner, fixture.Encoder(t, fixtureDir).Tensors())
 
 	// The fixture's logits come from transformers.
-	exp, err := safetensors.ReadFile(filepath.Join(fixtureDir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ref := exp.Get("logits"); ref != nil {
-		for i := range ref.F32 {
-			if d := math.Abs(float64(ref.F32[i] - want[i])); d > 1e-4 {
-				t.Fatalf("logit %d: %g, transformers %g", i, want[i], ref.F32[i])
-			}
-		}
-	}
+	fixture.Compare(t, "logits", want, fixture.Expected(t, fixtureDir).Get("logits"), 1e-4)
 
 	dir := filepath.Join(t.TempDir(), "saved")
 	if err := m.Save(dir); err != nil {
@@ -159,7 +99,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if !slices.Equal(m2.Labels(), m.Labels()) || len(m2.NewHead) != 0 {
 		t.Errorf("reloaded: labels %v new head %v", m2.Labels(), m2.NewHead)
 	}
-	got, gotLoss := logits(t, m2, fixtureInputs(t)) // new tensors: a tensor stays on its backend
+	got, gotLoss := fixture.Evaluate(t, m2.NewRunner, fixture.Encoder(t, fixtureDir).Tensors()) // new tensors: a tensor stays on its backend
 	if !slices.Equal(got, want) || gotLoss != wantLoss {
 		t.Errorf("reloaded logits differ:\n got %v\nwant %v", got, want)
 	}

@@ -54,7 +54,7 @@ func HTML(rep *Report) string {
 	}
 
 	p("<h2>Results</h2>\n<table>\n<tr>")
-	for i, c := range header.cells() {
+	for i, c := range header().cells() {
 		p("<th%s>%s</th>", leftIf(i == 0), esc(c))
 	}
 	p("</tr>\n")

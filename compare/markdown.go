@@ -16,7 +16,10 @@ type row struct {
 	method, acc, f1, trainable, pct, artefact, peak, wall, step, tps, status string
 }
 
-var header = row{"method", "accuracy", "macro-F1", "trainable params", "trainable %", "artefact", "peak memory", "wall / run", "time / step", "tokens/s", "status"}
+// header returns the column titles of the results table.
+func header() row {
+	return row{"method", "accuracy", "macro-F1", "trainable params", "trainable %", "artefact", "peak memory", "wall / run", "time / step", "tokens/s", "status"}
+}
 
 func rowOf(m *MethodResult) row {
 	r := row{method: m.Method, status: m.Status, acc: "—", f1: "—", trainable: "—", pct: "—", artefact: "—", peak: "—", wall: "—", step: "—", tps: "—"}
@@ -53,7 +56,7 @@ func fmtStepTime(s float64) string {
 func formatTable(rep *Report) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header.cells(), "\t"))
+	fmt.Fprintln(tw, strings.Join(header().cells(), "\t"))
 	for _, m := range rep.Methods {
 		fmt.Fprintln(tw, strings.Join(rowOf(m).cells(), "\t"))
 	}
@@ -99,7 +102,7 @@ func Markdown(rep *Report) string {
 	p(" The HTML version with plots is [report.html](report.html).\n\n")
 
 	p("## Results\n\n")
-	mdHeader(&b, header.cells()...)
+	mdHeader(&b, header().cells()...)
 	for _, m := range rep.Methods {
 		mdRow(&b, rowOf(m).cells()...)
 	}

@@ -12,10 +12,11 @@ import (
 // no external files, and well-formed XML (every element closed, every
 // attribute quoted, all text escaped), so the HTML opens anywhere offline.
 
-// palette are the method colours (Tableau 10).
-var palette = []string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"}
-
-func colour(i int) string { return palette[i%len(palette)] }
+// colour returns the colour of method i (Tableau 10, repeating).
+func colour(i int) string {
+	palette := []string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"}
+	return palette[i%len(palette)]
+}
 
 // esc escapes text for HTML and XML.
 func esc(s string) string { return html.EscapeString(s) }

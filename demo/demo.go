@@ -40,6 +40,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/gotune/gotune"
+	"github.com/gotune/gotune/augment"
 	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/engine"
 	"github.com/gotune/gotune/models/bert"
@@ -94,7 +95,7 @@ func DefaultOptions() Options {
 		PretrainReviews: 20000, HeldOutReviews: 512,
 		PretrainSteps: 400, PretrainBatch: 64, PretrainLR: 2e-3, MaskRate: 0.15,
 		TrainExamples: 300, DevExamples: 600,
-		Methods: []string{"full", "freeze", "feature"},
+		Methods: []string{"full", "freeze", "feature", "lora", "adapter", "ptuning", "full+eda"},
 		Epochs:  20, LR: 3e-3, BatchSize: 32,
 	}
 }
@@ -108,6 +109,7 @@ func QuickOptions() Options {
 	o.PretrainSteps, o.PretrainBatch = 100, 32
 	o.TrainExamples, o.DevExamples = 400, 200
 	o.Epochs = 10
+	o.Methods = []string{"full", "feature", "lora"} // each method has its own tests; this keeps the demo's test short
 	return o
 }
 
@@ -426,7 +428,8 @@ func pretrain(ctx context.Context, o Options, cfg *bert.Config, p *nn.Params, to
 func finetune(ctx context.Context, o Options, method, base, baseDir, out, trainPath, devPath string, w io.Writer) (Row, error) {
 	cfg := gotune.DefaultConfig()
 	cfg.Model, cfg.Train, cfg.Eval, cfg.Out = baseDir, trainPath, devPath, out
-	cfg.Method, cfg.Epochs, cfg.LR, cfg.BatchSize = method, o.Epochs, o.LR, o.BatchSize
+	name, aug, _ := strings.Cut(method, "+") // "full+eda": full fine-tuning on EDA-augmented data
+	cfg.Method, cfg.Epochs, cfg.LR, cfg.BatchSize = name, o.Epochs, o.LR, o.BatchSize
 	cfg.MaxLen, cfg.Seed, cfg.Backend = o.Model.MaxPositions, o.Seed, o.Backend
 	cfg.WarmupRatio, cfg.WeightDecay, cfg.Overwrite = 0.1, 0.01, true
 	switch method {
@@ -436,11 +439,30 @@ func finetune(ctx context.Context, o Options, method, base, baseDir, out, trainP
 		cfg.Feature.Pooling = "mean"
 		cfg.Epochs *= 2
 		cfg.LR *= 3
+	case "lora": // rank 8 on query and value, PEFT's default targets
+		cfg.LoRA.R, cfg.LoRA.Alpha = 8, 16
+	case "adapter": // Pfeiffer bottleneck adapters, reduction factor 16 (AdapterHub's seq_bn)
+		cfg.Adapter.Placement = "pfeiffer"
+	case "ptuning": // P-Tuning v2: 10 virtual key/value positions in every layer
+		cfg.PTuning.NumVirtualTokens = 10
+		cfg.LR *= 3
+	}
+	if aug == "eda" {
+		// EDA with the paper's settings for this data size; synonym
+		// replacement/insertion need WordNet (Debian wordnet-base) and are
+		// left out when it is not installed.
+		cfg.Augment = "eda"
+		if _, err := augment.FindWordNet(""); err != nil {
+			cfg.Augment = "eda:sr=0,ri=0"
+		}
 	}
 	resetPeakRSS()
 	res, err := gotune.Train(ctx, cfg, indent(w))
 	if err != nil {
 		return Row{}, err
+	}
+	if cfg.Augment != "" {
+		method += " (" + cfg.Augment + ")"
 	}
 	return Row{Method: method, Base: base, TrainableParams: res.TrainableParams, DevAccuracy: res.Best["accuracy"],
 		TrainTime: res.TrainTime, PeakRSS: res.PeakRSS, RunDir: out}, nil

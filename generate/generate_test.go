@@ -1,49 +1,22 @@
 package generate_test
 
 import (
-	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/gotune/gotune/engine"
 	"github.com/gotune/gotune/generate"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/models/llama"
-	"github.com/gotune/gotune/nn"
-	"github.com/gotune/gotune/safetensors"
 )
 
 const llamaDir = "../testdata/fixtures/llama-causal"
-
-func loadLlama(t *testing.T) (*llama.Config, *nn.Params) {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(llamaDir, "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := llama.ParseConfig(raw, "config.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := safetensors.ReadFile(filepath.Join(llamaDir, "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := nn.NewParams()
-	for _, tt := range w.Tensors {
-		if err := p.Set(tt.Name, tt.Shape, tt.F32); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return cfg, p
-}
 
 // TestGreedyParity reproduces transformers' generate on the llama-causal
 // fixture (left-padded prompts): sequences exactly and every step's logits
 // to 1e-5, both with the KV cache and recomputing the full sequence.
 func TestGreedyParity(t *testing.T) {
-	cfg, p := loadLlama(t)
+	cfg, p := fixture.Model(t, llamaDir, llama.ParseConfig)
 	var in struct {
 		Generate struct {
 			InputIDs      [][]int `json:"input_ids"`
@@ -53,17 +26,8 @@ func TestGreedyParity(t *testing.T) {
 			EOSTokenID    int     `json:"eos_token_id"`
 		} `json:"generate"`
 	}
-	b, err := os.ReadFile(filepath.Join(llamaDir, "inputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
-		t.Fatal(err)
-	}
-	exp, err := safetensors.ReadFile(filepath.Join(llamaDir, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	fixture.ReadJSON(t, filepath.Join(llamaDir, fixture.InputsFile), &in)
+	exp := fixture.Expected(t, llamaDir)
 	var prompts [][]int
 	for i, row := range in.Generate.InputIDs {
 		var pr []int
@@ -74,11 +38,7 @@ func TestGreedyParity(t *testing.T) {
 		}
 		prompts = append(prompts, pr)
 	}
-	backend, err := engine.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gen := generate.New(backend, llama.LM{Config: cfg}, p, nil)
+	gen := generate.New(fixture.Backend(t), llama.LM{Config: cfg}, p, nil)
 	want := exp.Get("generate.sequences")
 	wantLogits := exp.Get("generate.logits")
 	for _, noCache := range []bool{false, true} {

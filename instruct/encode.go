@@ -13,8 +13,10 @@ import (
 // IgnoreLabel marks a position without loss (transformers' -100).
 const IgnoreLabel = -100
 
-// Templates are the template names Options.Template accepts ("" = auto).
-var Templates = []string{"auto", "alpaca", "chat", "chatml", "none"}
+// Templates returns the template names Options.Template accepts ("" = auto).
+func Templates() []string {
+	return []string{"auto", "alpaca", "chat", "chatml", "none"}
+}
 
 // AlpacaHeader and AlpacaHeaderInput open Stanford Alpaca's prompt without
 // and with an input.
@@ -82,10 +84,10 @@ type segment struct {
 
 // CheckTemplate reports an unknown template name, listing the valid ones.
 func CheckTemplate(name string) error {
-	if name == "" || slices.Contains(Templates, name) {
+	if name == "" || slices.Contains(Templates(), name) {
 		return nil
 	}
-	return fmt.Errorf("unknown template %q (valid: %s)", name, strings.Join(Templates, ", "))
+	return fmt.Errorf("unknown template %q (valid: %s)", name, strings.Join(Templates(), ", "))
 }
 
 // templateFor resolves "auto" for a record.

@@ -4,13 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
-	"github.com/gotune/gotune/checkpoint"
-	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/method/adapter"
 	"github.com/gotune/gotune/methods"
 )
@@ -84,15 +79,7 @@ func runAdapterPlan(args []string, out, errOut io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelDir == "" {
-		return fmt.Errorf("need --model")
-	}
-	dir, err := checkpoint.Resolve(*modelDir)
-	if err != nil {
-		return err
-	}
-	// Two placeholder labels give the model a head without needing its own.
-	m, err := classify.Load(dir, []string{"LABEL_0", "LABEL_1"}, 0)
+	m, err := loadForPlan(*modelDir)
 	if err != nil {
 		return err
 	}
@@ -129,13 +116,9 @@ func runAdapterAverage(args []string, out, errOut io.Writer) error {
 	var ls []*adapter.Loaded
 	var ws []float64
 	for _, s := range specs {
-		dir, w := s, 1.0
-		if i := strings.LastIndex(s, ":"); i >= 0 {
-			v, err := strconv.ParseFloat(s[i+1:], 64)
-			if err != nil {
-				return fmt.Errorf("--adapter %s: weight %q is not a number", s, s[i+1:])
-			}
-			dir, w = s[:i], v
+		dir, w, err := weightedSpec(s)
+		if err != nil {
+			return err
 		}
 		l, err := adapter.Read(dir)
 		if err != nil {
@@ -154,13 +137,7 @@ func runAdapterAverage(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Clean(*dst) + ".tmp"
-	os.RemoveAll(tmp)
-	defer os.RemoveAll(tmp)
-	if err := avg.Save(tmp); err != nil {
-		return err
-	}
-	if err := checkpoint.ReplaceDir(tmp, *dst); err != nil {
+	if err := saveReplacing(*dst, avg.Save); err != nil {
 		return err
 	}
 	head := "without a head"

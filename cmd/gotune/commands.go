@@ -5,40 +5,39 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/gotune/gotune"
+	"github.com/gotune/gotune/checkpoint"
+	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/data"
 )
 
-func dataFlags(fs *flag.FlagSet, o *data.Options, maxLen, batch *int) {
-	fs.StringVar(&o.TextField, "text-field", "text", "field holding the text")
-	fs.StringVar(&o.TextPairField, "text-pair-field", "", "field holding the second text of a pair")
-	fs.StringVar(&o.LabelField, "label-field", "label", "field holding the label")
-	fs.IntVar(maxLen, "max-len", 128, "maximum tokens per example")
-	fs.IntVar(batch, "batch-size", 32, "examples per batch")
+// runFlags are the flags predict and eval share: the compute backend and
+// how the data is read and batched.
+type runFlags struct {
+	backend       string
+	data          data.Options
+	maxLen, batch int
 }
 
-func runEval(args []string, out, errOut io.Writer) error {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	modelDir := fs.String("model", "", "saved model folder")
-	path := fs.String("data", "", "labelled data file")
-	backend := fs.String("backend", "", "compute backend")
-	var o data.Options
-	var maxLen, batch int
-	dataFlags(fs, &o, &maxLen, &batch)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *modelDir == "" || *path == "" {
-		return fmt.Errorf("need --model and --data")
-	}
-	p, err := gotune.LoadPredictor(*modelDir, *backend)
-	if err != nil {
-		return err
-	}
-	p.MaxLen, p.BatchSize = min(maxLen, p.Model.Cfg.MaxPositionEmbeddings), batch
-	met, err := p.Evaluate(*path, o)
+func (r *runFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&r.backend, "backend", "", "compute backend")
+	fs.StringVar(&r.data.TextField, "text-field", "text", "field holding the text")
+	fs.StringVar(&r.data.TextPairField, "text-pair-field", "", "field holding the second text of a pair")
+	fs.StringVar(&r.data.LabelField, "label-field", "label", "field holding the label")
+	fs.IntVar(&r.maxLen, "max-len", 128, "maximum tokens per example")
+	fs.IntVar(&r.batch, "batch-size", 32, "examples per batch")
+}
+
+// evaluate evaluates p on the labelled data file path and prints the
+// metrics as one JSON line.
+func (r *runFlags) evaluate(p *gotune.Predictor, path string, out io.Writer) error {
+	p.MaxLen, p.BatchSize = min(r.maxLen, p.Model.Cfg.MaxPositionEmbeddings), r.batch
+	met, err := p.Evaluate(path, r.data)
 	if err != nil {
 		return err
 	}
@@ -47,32 +46,94 @@ func runEval(args []string, out, errOut io.Writer) error {
 	return nil
 }
 
+// predict writes p's predictions for the data file in to output.
+func (r *runFlags) predict(p *gotune.Predictor, in, output string, out, errOut io.Writer) error {
+	p.MaxLen, p.BatchSize = min(r.maxLen, p.Model.Cfg.MaxPositionEmbeddings), r.batch
+	if err := p.PredictFile(in, output, r.data, errOut); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "wrote %s\n", output)
+	return nil
+}
+
+func runEval(args []string, out, errOut io.Writer) error {
+	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
+	fs.SetOutput(errOut)
+	modelDir := fs.String("model", "", "saved model folder")
+	path := fs.String("data", "", "labelled data file")
+	var r runFlags
+	r.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *modelDir == "" || *path == "" {
+		return fmt.Errorf("need --model and --data")
+	}
+	p, err := gotune.LoadPredictor(*modelDir, r.backend)
+	if err != nil {
+		return err
+	}
+	return r.evaluate(p, *path, out)
+}
+
 func runPredict(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	modelDir := fs.String("model", "", "saved model folder")
 	in := fs.String("input", "", "input data file (text or input_ids per record)")
 	output := fs.String("output", "", "output JSONL file")
-	backend := fs.String("backend", "", "compute backend")
-	var o data.Options
-	var maxLen, batch int
-	dataFlags(fs, &o, &maxLen, &batch)
+	var r runFlags
+	r.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *modelDir == "" || *in == "" || *output == "" {
 		return fmt.Errorf("need --model, --input and --output")
 	}
-	p, err := gotune.LoadPredictor(*modelDir, *backend)
+	p, err := gotune.LoadPredictor(*modelDir, r.backend)
 	if err != nil {
 		return err
 	}
-	p.MaxLen, p.BatchSize = min(maxLen, p.Model.Cfg.MaxPositionEmbeddings), batch
-	if err := p.PredictFile(*in, *output, o, errOut); err != nil {
+	return r.predict(p, *in, *output, out, errOut)
+}
+
+// weightedSpec splits an --adapter DIR:WEIGHT value (weight 1 when absent).
+func weightedSpec(s string) (dir string, w float64, err error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return s, 1, nil
+	}
+	v, err := strconv.ParseFloat(s[i+1:], 64)
+	if err != nil {
+		return "", 0, fmt.Errorf("--adapter %s: weight %q is not a number", s, s[i+1:])
+	}
+	return s[:i], v, nil
+}
+
+// saveReplacing has save write a folder next to dst and then replaces dst
+// with it, so that dst is never left half written.
+func saveReplacing(dst string, save func(dir string) error) error {
+	tmp := filepath.Clean(dst) + ".tmp"
+	os.RemoveAll(tmp)
+	defer os.RemoveAll(tmp)
+	if err := save(tmp); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "wrote %s\n", *output)
-	return nil
+	return checkpoint.ReplaceDir(tmp, dst)
+}
+
+// loadForPlan loads the model named by --model (a folder or a Hub id) for
+// a dry run; two placeholder labels give the model a head without needing
+// its own.
+func loadForPlan(modelDir string) (*classify.Classifier, error) {
+	if modelDir == "" {
+		return nil, fmt.Errorf("need --model")
+	}
+	dir, err := checkpoint.Resolve(modelDir)
+	if err != nil {
+		return nil, err
+	}
+	return classify.Load(dir, []string{"LABEL_0", "LABEL_1"}, 0)
 }
 
 func runInspect(args []string, out io.Writer) error {

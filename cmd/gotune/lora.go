@@ -1,20 +1,14 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/gotune/gotune"
-	"github.com/gotune/gotune/checkpoint"
-	"github.com/gotune/gotune/classify"
-	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/method/lora"
 )
 
@@ -136,24 +130,38 @@ func usesAdapters(args []string) bool {
 	return false
 }
 
-// loadAdapterPredictor parses the shared flags of predict/eval with LoRA
-// adapters: --model is the base (or a LoRA run's model folder when no
-// --adapter is given), --base overrides the adapters' base.
-func adapterPredictor(model, base string, adapters []string, use, backend string, errOut io.Writer) (*gotune.Predictor, error) {
+// adapterFlags are the flags of predict/eval with adapters: --model is
+// the base (or a LoRA run's model folder when no --adapter is given),
+// --base overrides the adapters' base.
+type adapterFlags struct {
+	model, base, use string
+	adapters         adapterFlag
+}
+
+func (a *adapterFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&a.model, "model", "", "base model folder, or a LoRA adapter folder when no --adapter is given")
+	fs.StringVar(&a.base, "base", "", "base model (default: the adapter's base_model_name_or_path)")
+	fs.Var(&a.adapters, "adapter", "LoRA adapter folder, DIR or NAME=DIR (repeatable)")
+	fs.StringVar(&a.use, "use", "", "adapter to use (default: the first)")
+}
+
+// predictor loads the base model with the adapters on backend.
+func (a *adapterFlags) predictor(backend string, errOut io.Writer) (*gotune.Predictor, error) {
+	adapters, base := []string(a.adapters), a.base
 	if len(adapters) == 0 {
-		if model == "" {
+		if a.model == "" {
 			return nil, fmt.Errorf("need --model (a LoRA adapter folder) or --adapter")
 		}
-		adapters = []string{model}
+		adapters = []string{a.model}
 	} else if base == "" {
-		base = model
+		base = a.model
 	}
 	p, err := gotune.LoadAdapters(base, adapters, backend, func(w string) { fmt.Fprintln(errOut, "warning:", w) })
 	if err != nil {
 		return nil, err
 	}
-	if use != "" {
-		if err := p.Use(use); err != nil {
+	if a.use != "" {
+		if err := p.Use(a.use); err != nil {
 			return nil, err
 		}
 	}
@@ -163,66 +171,44 @@ func adapterPredictor(model, base string, adapters []string, use, backend string
 func runAdapterEval(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	modelDir := fs.String("model", "", "base model folder, or a LoRA adapter folder when no --adapter is given")
-	base := fs.String("base", "", "base model (default: the adapter's base_model_name_or_path)")
-	var adapters adapterFlag
-	fs.Var(&adapters, "adapter", "LoRA adapter folder, DIR or NAME=DIR (repeatable)")
-	use := fs.String("use", "", "adapter to use (default: the first)")
+	var a adapterFlags
+	a.bind(fs)
 	path := fs.String("data", "", "labelled data file")
-	backend := fs.String("backend", "", "compute backend")
-	var o data.Options
-	var maxLen, batch int
-	dataFlags(fs, &o, &maxLen, &batch)
+	var r runFlags
+	r.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *path == "" {
 		return fmt.Errorf("need --data")
 	}
-	p, err := adapterPredictor(*modelDir, *base, adapters, *use, *backend, errOut)
+	p, err := a.predictor(r.backend, errOut)
 	if err != nil {
 		return err
 	}
-	p.MaxLen, p.BatchSize = min(maxLen, p.Model.Cfg.MaxPositionEmbeddings), batch
-	met, err := p.Evaluate(*path, o)
-	if err != nil {
-		return err
-	}
-	b, _ := json.Marshal(met)
-	fmt.Fprintln(out, string(b))
-	return nil
+	return r.evaluate(p, *path, out)
 }
 
 func runAdapterPredict(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	modelDir := fs.String("model", "", "base model folder, or a LoRA adapter folder when no --adapter is given")
-	base := fs.String("base", "", "base model (default: the adapter's base_model_name_or_path)")
-	var adapters adapterFlag
-	fs.Var(&adapters, "adapter", "LoRA adapter folder, DIR or NAME=DIR (repeatable)")
-	use := fs.String("use", "", "adapter to use (default: the first)")
+	var a adapterFlags
+	a.bind(fs)
 	in := fs.String("input", "", "input data file (text or input_ids per record)")
 	output := fs.String("output", "", "output JSONL file")
-	backend := fs.String("backend", "", "compute backend")
-	var o data.Options
-	var maxLen, batch int
-	dataFlags(fs, &o, &maxLen, &batch)
+	var r runFlags
+	r.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *in == "" || *output == "" {
 		return fmt.Errorf("need --input and --output")
 	}
-	p, err := adapterPredictor(*modelDir, *base, adapters, *use, *backend, errOut)
+	p, err := a.predictor(r.backend, errOut)
 	if err != nil {
 		return err
 	}
-	p.MaxLen, p.BatchSize = min(maxLen, p.Model.Cfg.MaxPositionEmbeddings), batch
-	if err := p.PredictFile(*in, *output, o, errOut); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "wrote %s\n", *output)
-	return nil
+	return r.predict(p, *in, *output, out, errOut)
 }
 
 // runMerge: gotune merge --model BASE --adapter A --out DIR.
@@ -286,15 +272,7 @@ func runLoRATargets(args []string, out, errOut io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelDir == "" {
-		return fmt.Errorf("need --model")
-	}
-	dir, err := checkpoint.Resolve(*modelDir)
-	if err != nil {
-		return err
-	}
-	// Two placeholder labels give the model a head without needing its own.
-	m, err := classify.Load(dir, []string{"LABEL_0", "LABEL_1"}, 0)
+	m, err := loadForPlan(*modelDir)
 	if err != nil {
 		return err
 	}
@@ -330,13 +308,9 @@ func runLoRACombine(args []string, out, errOut io.Writer) error {
 	var ls []*lora.Loaded
 	var ws []float64
 	for _, s := range specs {
-		dir, w := s, 1.0
-		if i := strings.LastIndex(s, ":"); i >= 0 {
-			v, err := strconv.ParseFloat(s[i+1:], 64)
-			if err != nil {
-				return fmt.Errorf("--adapter %s: weight %q is not a number", s, s[i+1:])
-			}
-			dir, w = s[:i], v
+		dir, w, err := weightedSpec(s)
+		if err != nil {
+			return err
 		}
 		l, err := lora.ReadAdapter(dir)
 		if err != nil {
@@ -351,13 +325,7 @@ func runLoRACombine(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Clean(*dst) + ".tmp"
-	os.RemoveAll(tmp)
-	defer os.RemoveAll(tmp)
-	if err := c.Save(tmp); err != nil {
-		return err
-	}
-	if err := checkpoint.ReplaceDir(tmp, *dst); err != nil {
+	if err := saveReplacing(*dst, c.Save); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "wrote %s (r=%d, %s of %d adapters)\n", *dst, c.Cfg.R, *how, len(ls))

@@ -105,7 +105,7 @@ func Create(mdl method.Model, h *Hook, name string, cfg Config, seed uint64, arc
 	a.BaseModel = mdl.Source()
 	rng := rand.New(rand.NewPCG(seed, 0x4164617074)) //nolint:gosec // reproducible init
 	for _, s := range sites {
-		for _, part := range Parts {
+		for _, part := range Parts() {
 			v := initPart(a.Cfg.Init, part, s, rng)
 			if err := mdl.AddExtraParam(s.Param(name, part), s.Shape(part), v); err != nil {
 				return nil, err

@@ -10,12 +10,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/gotune/gotune/bench"
 	"github.com/gotune/gotune/classify"
-	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/internal/testmodel"
 	"github.com/gotune/gotune/method/adapter"
 	"github.com/gotune/gotune/models/bert"
@@ -31,20 +30,6 @@ func arch(names []string) (adapter.Modules, error) {
 		return nil, err
 	}
 	return m, nil
-}
-
-var testBackend compute.Backend
-
-func backend(t *testing.T) compute.Backend {
-	t.Helper()
-	if testBackend == nil {
-		be, err := engine.New("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		testBackend = be
-	}
-	return testBackend
 }
 
 var baseDir string
@@ -97,28 +82,8 @@ func inputs() []*tensors.Tensor {
 
 func logits(t *testing.T, m *classify.Classifier) []float32 {
 	t.Helper()
-	r, err := m.NewRunner(backend(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, out, err := r.Evaluate(inputs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	v := make([]float32, out.Size())
-	out.ConstFlatData(func(f any) { copy(v, f.([]float32)) })
+	v, _ := fixture.Evaluate(t, m.NewRunner, inputs())
 	return v
-}
-
-func maxDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d := 0.0
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i]-b[i])))
-	}
-	return d
 }
 
 func load(t *testing.T) *classify.Classifier {
@@ -145,7 +110,7 @@ func prepared(t *testing.T, cfg adapter.Config, seed uint64, steps int) (*classi
 		if err := m.P.SeedRNG(int64(seed)); err != nil {
 			t.Fatal(err)
 		}
-		tr, err := train.New(backend(t), m, train.Options{LR: 3e-2, Schedule: train.Constant})
+		tr, err := train.New(fixture.Backend(t), m, train.Options{LR: 3e-2, Schedule: train.Constant})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,11 +135,11 @@ func TestIdentityInit(t *testing.T) {
 	want := logits(t, load(t))
 	for _, p := range []string{adapter.Pfeiffer, adapter.Houlsby, adapter.Parallel} {
 		m, _ := prepared(t, adapter.Config{Placement: p, ReductionFactor: 4}, 1, 0)
-		if d := maxDiff(logits(t, m), want); d > 1e-6 {
+		if d := fixture.MaxDiff(logits(t, m), want); d > 1e-6 {
 			t.Errorf("%s: fresh adapter changes the logits by %g", p, d)
 		}
 		m, _ = prepared(t, adapter.Config{Placement: p, ReductionFactor: 4, Init: "bert"}, 1, 0)
-		if d := maxDiff(logits(t, m), want); d == 0 || d > 0.1 {
+		if d := fixture.MaxDiff(logits(t, m), want); d == 0 || d > 0.1 {
 			t.Errorf("%s, init bert: logits differ by %g, want a small nonzero change", p, d)
 		}
 	}
@@ -253,7 +218,7 @@ func TestSaveLoad(t *testing.T) {
 	for _, p := range []string{adapter.Houlsby, adapter.Pfeiffer, adapter.Parallel} {
 		m, meth := prepared(t, adapter.Config{Placement: p, ReductionFactor: 4}, 2, 4)
 		want := logits(t, m)
-		if d := maxDiff(want, logits(t, load(t))); d < 1e-4 {
+		if d := fixture.MaxDiff(want, logits(t, load(t))); d < 1e-4 {
 			t.Fatalf("%s: training did not change the logits (%g)", p, d)
 		}
 		dir := filepath.Join(t.TempDir(), "a")
@@ -304,7 +269,7 @@ func TestSaveLoad(t *testing.T) {
 		if !slices.Equal(m2.Labels(), labels) || !slices.Equal(h.Active(), []string{"a"}) {
 			t.Errorf("reloaded: labels %v, active %v", m2.Labels(), h.Active())
 		}
-		if d := maxDiff(logits(t, m2), want); d != 0 {
+		if d := fixture.MaxDiff(logits(t, m2), want); d != 0 {
 			t.Errorf("%s: reloaded adapter: logits differ by %g", p, d)
 		}
 	}
@@ -335,7 +300,7 @@ func TestSeveralAdapters(t *testing.T) {
 		if err := h.Use(setup); err != nil {
 			t.Fatal(err)
 		}
-		if d := maxDiff(logits(t, m), want); d != 0 {
+		if d := fixture.MaxDiff(logits(t, m), want); d != 0 {
 			t.Errorf("--use %q: logits differ by %g", setup, d)
 		}
 	}
@@ -346,7 +311,7 @@ func TestSeveralAdapters(t *testing.T) {
 		t.Fatal(err)
 	}
 	stacked := logits(t, m)
-	if maxDiff(stacked, wantA) < 1e-5 || maxDiff(stacked, wantB) < 1e-5 {
+	if fixture.MaxDiff(stacked, wantA) < 1e-5 || fixture.MaxDiff(stacked, wantB) < 1e-5 {
 		t.Errorf("the stack gives one adapter's logits")
 	}
 	if err := h.Use("sst2+zzz"); err == nil || !strings.Contains(err.Error(), "loaded: sst2, nsmc") {
@@ -362,7 +327,7 @@ func TestSeveralAdapters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(avg.Weights[0].Data, la.Weights[0].Data); d > 1e-7 {
+	if d := fixture.MaxDiff(avg.Weights[0].Data, la.Weights[0].Data); d > 1e-7 {
 		t.Errorf("average of an adapter with itself differs by %g", d)
 	}
 	dAvg := filepath.Join(dir, "avg")
@@ -399,12 +364,12 @@ func TestSeveralAdapters(t *testing.T) {
 	if err := h.Use("avg2"); err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(logits(t, m), wantA); d > 1e-5 {
+	if d := fixture.MaxDiff(logits(t, m), wantA); d > 1e-5 {
 		t.Errorf("in-memory average of equal adapters differs by %g", d)
 	}
 
 	h.Deactivate()
-	if d := maxDiff(logits(t, m), wantBase); d != 0 {
+	if d := fixture.MaxDiff(logits(t, m), wantBase); d != 0 {
 		t.Errorf("no adapter active: logits differ from the base by %g", d)
 	}
 	if err := h.Delete(m.P, "sst2"); err != nil {

@@ -23,7 +23,7 @@ func Average(ls []*Loaded, weights []float64, name string, normalize bool) (*Loa
 	if len(ls) == 0 || len(ls) != len(weights) {
 		return nil, fmt.Errorf("adapter average: need adapters and as many weights (got %d and %d)", len(ls), len(weights))
 	}
-	if !nameRE.MatchString(name) {
+	if !method.ValidName(name) {
 		return nil, fmt.Errorf("adapter average: name %q: use letters, digits, _ and - only", name)
 	}
 	ws := slices.Clone(weights)

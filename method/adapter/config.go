@@ -89,12 +89,18 @@ type Config struct {
 	Dropout float64 `json:"dropout,omitempty" yaml:"dropout,omitempty"`
 }
 
-// Inits lists the initialisations.
-var Inits = []string{"mam_adapter", "bert", "houlsby"}
+// Inits() lists the initialisations.
+func Inits() []string {
+	return []string{"mam_adapter", "bert", "houlsby"}
+}
 
-var placements = []string{Pfeiffer, Houlsby, Parallel}
+func placements() []string {
+	return []string{Pfeiffer, Houlsby, Parallel}
+}
 
-var nonLinearities = []string{"relu", "swish", "silu", "gelu", "gelu_new", "tanh"}
+func nonLinearities() []string {
+	return []string{"relu", "swish", "silu", "gelu", "gelu_new", "tanh"}
+}
 
 // IsZero reports whether no field is set.
 func (c Config) IsZero() bool {
@@ -146,8 +152,8 @@ func (c Config) withDefaults() Config {
 // Plan).
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	if !slices.Contains(placements, c.Placement) {
-		return fmt.Errorf("adapter: placement %q is not one of %s", c.Placement, strings.Join(placements, ", "))
+	if !slices.Contains(placements(), c.Placement) {
+		return fmt.Errorf("adapter: placement %q is not one of %s", c.Placement, strings.Join(placements(), ", "))
 	}
 	if c.ReductionFactor < 0 {
 		return fmt.Errorf("adapter: reduction_factor must be > 0, got %g", c.ReductionFactor)
@@ -157,8 +163,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("adapter: reduction_factor for layer %d: want a layer ≥ 0 and a factor > 0, got %g", l, f)
 		}
 	}
-	if !slices.Contains(nonLinearities, c.NonLinearity) {
-		return fmt.Errorf("adapter: non_linearity %q is not one of %s", c.NonLinearity, strings.Join(nonLinearities, ", "))
+	if !slices.Contains(nonLinearities(), c.NonLinearity) {
+		return fmt.Errorf("adapter: non_linearity %q is not one of %s", c.NonLinearity, strings.Join(nonLinearities(), ", "))
 	}
 	switch c.ResidualBeforeLN {
 	case "true", "false":
@@ -169,8 +175,8 @@ func (c Config) Validate() error {
 	default:
 		return fmt.Errorf("adapter: residual_before_ln %q is not one of true, false, post_add", c.ResidualBeforeLN)
 	}
-	if !slices.Contains(Inits, c.Init) {
-		return fmt.Errorf("adapter: init %q is not one of %s", c.Init, strings.Join(Inits, ", "))
+	if !slices.Contains(Inits(), c.Init) {
+		return fmt.Errorf("adapter: init %q is not one of %s", c.Init, strings.Join(Inits(), ", "))
 	}
 	for _, l := range c.LeaveOut {
 		if l < 0 {
@@ -297,8 +303,10 @@ const (
 	UpBias     = "adapter_up.bias"
 )
 
-// Parts lists the weight parts in file order.
-var Parts = []string{DownWeight, DownBias, UpWeight, UpBias}
+// Parts() lists the weight parts in file order.
+func Parts() []string {
+	return []string{DownWeight, DownBias, UpWeight, UpBias}
+}
 
 // Shape returns the shape of a part ([out, in] for weights).
 func (s Site) Shape(part string) []int {

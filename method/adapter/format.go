@@ -127,7 +127,7 @@ func FromModel(mdl method.Model, a *Adapter) (*Loaded, error) {
 		l.Hidden = a.Sites[0].Hidden
 	}
 	for _, s := range a.Sites {
-		for _, part := range Parts {
+		for _, part := range Parts() {
 			v, err := p.Value(s.Param(a.Name, part))
 			if err != nil {
 				return nil, err
@@ -173,7 +173,7 @@ func (l *Loaded) Save(dir string) error {
 	}
 	top := map[string]any{"config": hubConfig(l.Cfg), "hidden_size": l.Hidden, "model_class": l.ModelClass,
 		"model_name": l.BaseModel, "model_type": l.ModelType, "name": l.Name, "version": Version}
-	if err := writeJSON(filepath.Join(dir, ConfigFile), top); err != nil {
+	if err := checkpoint.WriteJSON(filepath.Join(dir, ConfigFile), top); err != nil {
 		return err
 	}
 	if len(l.Head) == 0 {
@@ -188,15 +188,7 @@ func (l *Loaded) Save(dir string) error {
 	}
 	head := map[string]any{"config": nil, "hidden_size": l.Hidden, "label2id": label2id, "model_class": l.ModelClass,
 		"model_name": l.BaseModel, "model_type": l.ModelType, "name": nil, "num_labels": len(l.Labels), "version": Version}
-	return writeJSON(filepath.Join(dir, HeadConfigFile), head)
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return checkpoint.WriteFileAtomic(path, b)
+	return checkpoint.WriteJSON(filepath.Join(dir, HeadConfigFile), head)
 }
 
 // IsFolder reports whether dir holds an AdapterHub bottleneck adapter (an
@@ -214,7 +206,9 @@ func IsFolder(dir string) bool {
 	return ok && strings.HasPrefix(strings.TrimSpace(string(c)), "{")
 }
 
-var topKeys = []string{"config", "hidden_size", "model_class", "model_name", "model_type", "name", "version"}
+func topKeys() []string {
+	return []string{"config", "hidden_size", "model_class", "model_name", "model_type", "name", "version"}
+}
 
 // Read reads an adapter folder. Unknown keys become warnings; settings
 // gotune cannot reproduce (layer norms inside the adapter, gating, PHM
@@ -231,7 +225,7 @@ func Read(dir string) (*Loaded, error) {
 	}
 	l := &Loaded{Dir: dir}
 	for _, k := range sortedKeys(top) {
-		if !slices.Contains(topKeys, k) {
+		if !slices.Contains(topKeys(), k) {
 			l.Warnings = append(l.Warnings, fmt.Sprintf("%s: ignoring unknown key %q", path, k))
 		}
 	}
@@ -275,8 +269,8 @@ func Read(dir string) (*Loaded, error) {
 	infix := ".adapters." + l.Name + "."
 	for _, t := range f.Tensors {
 		mod, part, ok := strings.Cut(t.Name, infix)
-		if !ok || !slices.Contains(Parts, part) {
-			return nil, fmt.Errorf("%s: tensor %s is not a weight of adapter %q (want MODULE%sPART, PART one of %s)", wf, t.Name, l.Name, infix, strings.Join(Parts, ", "))
+		if !ok || !slices.Contains(Parts(), part) {
+			return nil, fmt.Errorf("%s: tensor %s is not a weight of adapter %q (want MODULE%sPART, PART one of %s)", wf, t.Name, l.Name, infix, strings.Join(Parts(), ", "))
 		}
 		if t.F32 == nil {
 			return nil, fmt.Errorf("%s: tensor %s has dtype %s, want a float type", wf, t.Name, t.DType)
@@ -406,7 +400,7 @@ func parseHubConfig(raw map[string]json.RawMessage, path string, warnings *[]str
 	if err := val("init_weights", &c.Init); err != nil {
 		return Config{}, err
 	}
-	if c.Init != "" && !slices.Contains(Inits, c.Init) {
+	if c.Init != "" && !slices.Contains(Inits(), c.Init) {
 		*warnings = append(*warnings, fmt.Sprintf("%s: config: init_weights %q is unknown to gotune (the weights are loaded, so it does not matter)", path, c.Init))
 		c.Init = ""
 	}
@@ -479,7 +473,7 @@ func Attach(mdl method.Model, h *Hook, l *Loaded, name string, arch Architecture
 	}
 	used := map[string]bool{}
 	for _, s := range sites {
-		for _, part := range Parts {
+		for _, part := range Parts() {
 			key := s.Module + "|" + part
 			w := byKey[key]
 			if w == nil {
@@ -525,7 +519,7 @@ func Attach(mdl method.Model, h *Hook, l *Loaded, name string, arch Architecture
 // named after the folder, or after the adapter's own name for a run's
 // "model" folder.
 func Spec(spec string) (name, dir string) {
-	if n, d, ok := strings.Cut(spec, "="); ok && nameRE.MatchString(n) {
+	if n, d, ok := strings.Cut(spec, "="); ok && method.ValidName(n) {
 		return n, d
 	}
 	return "", spec
@@ -549,7 +543,7 @@ func LoadModel(base string, specs []string, arch Architecture, warn func(string)
 		}
 		if name == "" {
 			name = filepath.Base(filepath.Clean(dir))
-			if name == "model" || !nameRE.MatchString(name) {
+			if name == "model" || !method.ValidName(name) {
 				name = l.Name
 			}
 		}
@@ -565,7 +559,7 @@ func LoadModel(base string, specs []string, arch Architecture, warn func(string)
 	}
 	var err error
 	if base == "" {
-		if base, err = resolveBase(loaded[0].Dir, loaded[0].BaseModel); err != nil {
+		if base, err = method.ResolveBase(loaded[0].Dir, ConfigFile, "model_name", loaded[0].BaseModel); err != nil {
 			return nil, nil, err
 		}
 	} else if base, err = checkpoint.Resolve(base); err != nil {
@@ -600,34 +594,4 @@ func LoadModel(base string, specs []string, arch Architecture, warn func(string)
 	}
 	m.P.SetAllTrainable(false)
 	return m, h, nil
-}
-
-// resolveBase finds an adapter's base model: an absolute path as is; a
-// relative one against the adapter folder and each folder above it;
-// otherwise as given (a folder relative to the working directory, or a
-// Hub id).
-func resolveBase(adapterDir, base string) (string, error) {
-	if base == "" {
-		return "", fmt.Errorf("%s: model_name is empty; pass the base model explicitly (--base)", filepath.Join(adapterDir, ConfigFile))
-	}
-	if !filepath.IsAbs(base) {
-		if dir, err := filepath.Abs(adapterDir); err == nil {
-			for {
-				cand := filepath.Join(dir, base)
-				if _, err := os.Stat(filepath.Join(cand, "config.json")); err == nil {
-					return cand, nil
-				}
-				parent := filepath.Dir(dir)
-				if parent == dir {
-					break
-				}
-				dir = parent
-			}
-		}
-	}
-	d, err := checkpoint.Resolve(base)
-	if err != nil {
-		return "", fmt.Errorf("base model of %s: %w (pass the base model explicitly with --base)", adapterDir, err)
-	}
-	return d, nil
 }

@@ -2,7 +2,6 @@ package adapter
 
 import (
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	gnn "github.com/gomlx/gomlx/ml/nn"
 
+	"github.com/gotune/gotune/method"
 	"github.com/gotune/gotune/nn"
 )
 
@@ -35,15 +35,13 @@ type Adapter struct {
 	head   map[string]bool // head modules
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
 func siteKey(layer int, kind string) string { return strconv.Itoa(layer) + "/" + kind }
 
 // headParam names an adapter's copy of a head weight.
 func headParam(adapter, weight string) string { return "adapter_heads." + adapter + "." + weight }
 
 func newAdapter(name string, cfg Config, sites []Site) (*Adapter, error) {
-	if !nameRE.MatchString(name) {
+	if !method.ValidName(name) {
 		return nil, fmt.Errorf("adapter: name %q: use letters, digits, _ and - only", name)
 	}
 	a := &Adapter{Name: name, Cfg: cfg.withDefaults(), Sites: sites, Head: map[string]string{},
@@ -61,7 +59,7 @@ func (a *Adapter) Site(layer int, kind string) *Site { return a.bySite[siteKey(l
 func (a *Adapter) ParamNames() []string {
 	var out []string
 	for _, s := range a.Sites {
-		for _, p := range Parts {
+		for _, p := range Parts() {
 			out = append(out, s.Param(a.Name, p))
 		}
 	}

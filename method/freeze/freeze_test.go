@@ -1,7 +1,6 @@
 package freeze_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/internal/testmodel"
 	"github.com/gotune/gotune/method/freeze"
 	"github.com/gotune/gotune/models/bert"
@@ -226,27 +226,8 @@ func TestSummary(t *testing.T) {
 	}
 }
 
-type fixtureInputs struct {
-	InputIDs      [][]int32 `json:"input_ids"`
-	TokenTypeIDs  [][]int32 `json:"token_type_ids"`
-	AttentionMask [][]int32 `json:"attention_mask"`
-	Labels        []int32   `json:"labels"`
-}
-
 func batch(t *testing.T) []*tensors.Tensor {
-	b, err := os.ReadFile(filepath.Join(fixtureDir, "inputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var in fixtureInputs
-	if err := json.Unmarshal(b, &in); err != nil {
-		t.Fatal(err)
-	}
-	flat := func(x [][]int32) *tensors.Tensor {
-		return tensors.FromFlatDataAndDimensions(slices.Concat(x...), len(x), len(x[0]))
-	}
-	return []*tensors.Tensor{flat(in.InputIDs), flat(in.TokenTypeIDs), flat(in.AttentionMask),
-		tensors.FromFlatDataAndDimensions(in.Labels, len(in.Labels))}
+	return fixture.Encoder(t, fixtureDir).Tensors()
 }
 
 // TestTraining checks what the trainer does with a frozen selection: only

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -177,7 +178,7 @@ func Combine(ls []*Loaded, weights []float64, how string) (*Combined, error) {
 		sum := make([]float32, len(t.F32))
 		for i, l := range ls {
 			o := l.Tensors.Get(t.Name)
-			if o == nil || !sameShape(o.Shape, t.Shape) {
+			if o == nil || !slices.Equal(o.Shape, t.Shape) {
 				return nil, fmt.Errorf("lora combine: %s lacks %s (shape %v) that %s saves", filepath.Join(l.Dir, WeightsFile), t.Name, t.Shape, first.Dir)
 			}
 			for k := range sum {

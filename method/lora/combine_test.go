@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/safetensors"
 )
@@ -113,13 +114,13 @@ func TestCombine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := expected(t)
-	in := inputs(t)
+	exp := fixture.Expected(t, fixtures)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	logits(t, m, in)
 	if err := h.Use("a"); err != nil {
 		t.Fatal(err)
 	}
-	check(t, "lora.logits via Use(a)", logits(t, m, in), exp.Get("lora.logits"), 1e-5)
+	fixture.Compare(t, "lora.logits via Use(a)", logits(t, m, in), exp.Get("lora.logits"), 1e-5)
 
 	if _, err := lora.Combine([]*lora.Loaded{a, b}, []float64{-1, 1}, lora.CombineLinear); err == nil {
 		t.Error("linear with a negative weight: no error")

@@ -84,24 +84,26 @@ type Config struct {
 	FanInFanOut bool `json:"-" yaml:"-"`
 }
 
-// defaultTargets are PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+// defaultTargets returns PEFT's TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 // entries for the architectures gotune trains.
-var defaultTargets = map[string][]string{
-	"bert":        {"query", "value"},
-	"roberta":     {"query", "value"},
-	"xlm-roberta": {"query", "value"},
-	"distilbert":  {"q_lin", "v_lin"},
-	"electra":     {"query", "value"},
-	"llama":       {"q_proj", "v_proj"},
-	"mistral":     {"q_proj", "v_proj"},
-	"qwen2":       {"q_proj", "v_proj"},
-	"gpt2":        {"c_attn"},
+func defaultTargets() map[string][]string {
+	return map[string][]string{
+		"bert":        {"query", "value"},
+		"roberta":     {"query", "value"},
+		"xlm-roberta": {"query", "value"},
+		"distilbert":  {"q_lin", "v_lin"},
+		"electra":     {"query", "value"},
+		"llama":       {"q_proj", "v_proj"},
+		"mistral":     {"q_proj", "v_proj"},
+		"qwen2":       {"q_proj", "v_proj"},
+		"gpt2":        {"c_attn"},
+	}
 }
 
 // DefaultTargets returns PEFT's default target modules for a model type
 // (BERT's when the type is unknown).
 func DefaultTargets(modelType string) []string {
-	if t, ok := defaultTargets[modelType]; ok {
+	if t, ok := defaultTargets()[modelType]; ok {
 		return append([]string(nil), t...)
 	}
 	return []string{"query", "value"}
@@ -227,11 +229,9 @@ func matchList(list []string, name string) bool {
 	return false
 }
 
-var anyLayerRE = regexp.MustCompile(`^.*\.[^.]*\.(\d+)\.`)
-
 // layerIndex finds the layer number of a module name, as PEFT does.
 func (c Config) layerIndex(name string) (int, bool) {
-	re := anyLayerRE
+	re := regexp.MustCompile(`^.*\.[^.]*\.(\d+)\.`)
 	if c.LayersPattern != "" {
 		re = regexp.MustCompile(`^.*\.(?:` + c.LayersPattern + `)\.(\d+)\.`)
 	}

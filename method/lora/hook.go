@@ -2,13 +2,13 @@ package lora
 
 import (
 	"fmt"
-	"regexp"
 	"sort"
 
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	gnn "github.com/gomlx/gomlx/ml/nn"
 
+	"github.com/gotune/gotune/method"
 	"github.com/gotune/gotune/nn"
 )
 
@@ -40,8 +40,6 @@ type Adapter struct {
 	merged *mergeState
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
-
 // ParamA, ParamB and ParamMagnitude name an adapter's weights in the model.
 func ParamA(adapter, module string) string {
 	return "lora." + adapter + "." + module + ".lora_A.weight"
@@ -61,7 +59,7 @@ func ParamMagnitude(adapter, module string) string {
 func paramSaved(adapter, weight string) string { return "lora." + adapter + "." + weight }
 
 func newAdapter(name string, cfg Config, mods []Module) (*Adapter, error) {
-	if !nameRE.MatchString(name) {
+	if !method.ValidName(name) {
 		return nil, fmt.Errorf("lora: adapter name %q: use letters, digits, _ and - only", name)
 	}
 	a := &Adapter{Name: name, Cfg: cfg.withDefaults(), Modules: mods, SavedParams: map[string]string{},

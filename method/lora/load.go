@@ -9,16 +9,17 @@ import (
 
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/classify"
+	"github.com/gotune/gotune/method"
 )
 
 // AdapterSpec names an adapter folder to load: "DIR" (named after the
 // folder) or "NAME=DIR".
 func AdapterSpec(spec string) (name, dir string) {
-	if n, d, ok := strings.Cut(spec, "="); ok && nameRE.MatchString(n) {
+	if n, d, ok := strings.Cut(spec, "="); ok && method.ValidName(n) {
 		return n, d
 	}
 	name = filepath.Base(filepath.Clean(spec))
-	if name == "model" || !nameRE.MatchString(name) { // a run's model folder
+	if name == "model" || !method.ValidName(name) { // a run's model folder
 		name = DefaultAdapter
 	}
 	return name, spec

@@ -2,11 +2,8 @@ package lora_test
 
 import (
 	"encoding/json"
-	"github.com/gomlx/compute"
-	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -15,7 +12,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/classify"
-	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/nn"
 	"github.com/gotune/gotune/safetensors"
@@ -28,103 +25,18 @@ const (
 
 var variants = []string{"lora", "lora-rslora", "lora-regex"}
 
-func inputs(t *testing.T) []*tensors.Tensor {
-	t.Helper()
-	var in struct {
-		InputIDs      [][]int32 `json:"input_ids"`
-		TokenTypeIDs  [][]int32 `json:"token_type_ids"`
-		AttentionMask [][]int32 `json:"attention_mask"`
-		Labels        []int32   `json:"labels"`
-	}
-	b, err := os.ReadFile(filepath.Join(fixtures, "inputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
-		t.Fatal(err)
-	}
-	n, l := len(in.InputIDs), len(in.InputIDs[0])
-	return []*tensors.Tensor{
-		tensors.FromFlatDataAndDimensions(slices.Concat(in.InputIDs...), n, l),
-		tensors.FromFlatDataAndDimensions(slices.Concat(in.TokenTypeIDs...), n, l),
-		tensors.FromFlatDataAndDimensions(slices.Concat(in.AttentionMask...), n, l),
-		tensors.FromFlatDataAndDimensions(in.Labels, n),
-	}
-}
-
-func expected(t *testing.T) *safetensors.File {
-	t.Helper()
-	f, err := safetensors.ReadFile(filepath.Join(fixtures, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func flat(t *tensors.Tensor) []float32 {
-	v := make([]float32, t.Size())
-	t.ConstFlatData(func(f any) { copy(v, f.([]float32)) })
-	return v
-}
-
-var testBackend compute.Backend
-
-// backend returns one backend shared by the tests (tensors cannot move
-// between backends).
-func backend(t *testing.T) compute.Backend {
-	t.Helper()
-	if testBackend == nil {
-		be, err := engine.New("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		testBackend = be
-	}
-	return testBackend
-}
-
 // logits runs the classifier's evaluation graph (built afresh).
 func logits(t *testing.T, m *classify.Classifier, in []*tensors.Tensor) []float32 {
 	t.Helper()
-	r, err := m.NewRunner(backend(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, out, err := r.Evaluate(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return flat(out)
-}
-
-func maxDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d := 0.0
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i]-b[i])))
-	}
-	return d
-}
-
-func check(t *testing.T, what string, got []float32, want *safetensors.Tensor, tol float64) {
-	t.Helper()
-	if want == nil {
-		t.Fatalf("%s: no reference tensor", what)
-	}
-	d := maxDiff(got, want.F32)
-	t.Logf("%-80s max|diff| %.3g", what, d)
-	if d > tol {
-		t.Errorf("%s: max |diff| %g > %g", what, d, tol)
-	}
+	v, _ := fixture.Evaluate(t, m.NewRunner, in)
+	return v
 }
 
 // TestPEFTAdapters loads the adapters PEFT wrote and reproduces PEFT's
 // logits, merged logits, and (after unmerge) the logits again.
 func TestPEFTAdapters(t *testing.T) {
-	exp := expected(t)
-	in := inputs(t)
+	exp := fixture.Expected(t, fixtures)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	for _, v := range variants {
 		m, h, err := lora.LoadModel("", []string{filepath.Join(fixtures, v)}, func(w string) { t.Log(w) })
 		if err != nil {
@@ -133,11 +45,11 @@ func TestPEFTAdapters(t *testing.T) {
 		if len(m.NewHead) != 0 {
 			t.Fatalf("%s: head not loaded", v)
 		}
-		check(t, v+".logits", logits(t, m, in), exp.Get(v+".logits"), 1e-5)
+		fixture.Compare(t, v+".logits", logits(t, m, in), exp.Get(v+".logits"), 1e-5)
 		if err := h.Merge(m.P, h.Active()); err != nil {
 			t.Fatal(err)
 		}
-		check(t, v+".merged_logits", logits(t, m, in), exp.Get(v+".merged_logits"), 1e-5)
+		fixture.Compare(t, v+".merged_logits", logits(t, m, in), exp.Get(v+".merged_logits"), 1e-5)
 		if v == "lora" {
 			ref, err := safetensors.ReadFile(filepath.Join(fixtures, "lora-merged", "model.safetensors"))
 			if err != nil {
@@ -149,7 +61,7 @@ func TestPEFTAdapters(t *testing.T) {
 				if err != nil {
 					t.Fatalf("merged model lacks %s", rt.Name)
 				}
-				worst = max(worst, maxDiff(got, rt.F32))
+				worst = max(worst, fixture.MaxDiff(got, rt.F32))
 			}
 			t.Logf("lora-merged/model.safetensors: max|diff| over every weight %.3g", worst)
 			if worst > 1e-6 {
@@ -159,15 +71,15 @@ func TestPEFTAdapters(t *testing.T) {
 		if err := h.Unmerge(m.P); err != nil {
 			t.Fatal(err)
 		}
-		check(t, v+".logits after unmerge", logits(t, m, in), exp.Get(v+".logits"), 1e-5)
+		fixture.Compare(t, v+".logits after unmerge", logits(t, m, in), exp.Get(v+".logits"), 1e-5)
 	}
 }
 
 // TestPEFTTrainGradients checks the train-mode loss and the gradients of
 // every trainable weight against PEFT's (base dropouts off).
 func TestPEFTTrainGradients(t *testing.T) {
-	exp := expected(t)
-	in := inputs(t)
+	exp := fixture.Expected(t, fixtures)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	m, h, err := lora.LoadModel("", []string{filepath.Join(fixtures, "lora")}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -194,7 +106,7 @@ func TestPEFTTrainGradients(t *testing.T) {
 	if len(keys) != 10 {
 		t.Fatalf("fixture has %d gradients, want 10", len(keys))
 	}
-	exec, err := model.NewExec(backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := model.NewExec(fixture.Backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
 		loss, lg := m.Loss(xs[0].Graph(), xs, true)
 		c := &nn.Ctx{G: xs[0].Graph(), P: m.P}
 		ws := make([]*Node, len(params))
@@ -210,10 +122,10 @@ func TestPEFTTrainGradients(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	check(t, "lora.train.loss", flat(outs[0]), exp.Get("lora.train.loss"), 1e-5)
-	check(t, "lora.train.logits", flat(outs[1]), exp.Get("lora.train.logits"), 1e-5)
+	fixture.Compare(t, "lora.train.loss", fixture.Flat(outs[0]), exp.Get("lora.train.loss"), 1e-5)
+	fixture.Compare(t, "lora.train.logits", fixture.Flat(outs[1]), exp.Get("lora.train.logits"), 1e-5)
 	for i, k := range keys {
-		check(t, "lora.grad."+k, flat(outs[2+i]), exp.Get("lora.grad."+k), 1e-5)
+		fixture.Compare(t, "lora.grad."+k, fixture.Flat(outs[2+i]), exp.Get("lora.grad."+k), 1e-5)
 	}
 	// Base weights are frozen: nothing but the adapter trains.
 	for _, n := range m.P.Names() {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -31,15 +32,19 @@ func keyA(module string) string   { return keyPrefix + module + ".lora_A.weight"
 func keyB(module string) string   { return keyPrefix + module + ".lora_B.weight" }
 func keyMag(module string) string { return keyPrefix + module + ".lora_magnitude_vector" }
 
-// peftKeys are the keys PEFT 0.12's LoraConfig writes (plus
+// peftKeys returns the keys PEFT 0.12's LoraConfig writes (plus
 // exclude_modules, from later versions).
-var peftKeys = []string{"alpha_pattern", "auto_mapping", "base_model_name_or_path", "bias", "fan_in_fan_out",
-	"inference_mode", "init_lora_weights", "layer_replication", "layers_pattern", "layers_to_transform", "loftq_config",
-	"lora_alpha", "lora_dropout", "megatron_config", "megatron_core", "modules_to_save", "peft_type", "r", "rank_pattern",
-	"revision", "target_modules", "task_type", "use_dora", "use_rslora", "exclude_modules"}
+func peftKeys() []string {
+	return []string{"alpha_pattern", "auto_mapping", "base_model_name_or_path", "bias", "fan_in_fan_out",
+		"inference_mode", "init_lora_weights", "layer_replication", "layers_pattern", "layers_to_transform", "loftq_config",
+		"lora_alpha", "lora_dropout", "megatron_config", "megatron_core", "modules_to_save", "peft_type", "r", "rank_pattern",
+		"revision", "target_modules", "task_type", "use_dora", "use_rslora", "exclude_modules"}
+}
 
-// classifierModules are what PEFT adds to modules_to_save for SEQ_CLS.
-var classifierModules = []string{"classifier", "score"}
+// classifierModules returns what PEFT adds to modules_to_save for SEQ_CLS.
+func classifierModules() []string {
+	return []string{"classifier", "score"}
+}
 
 // Info is gotune's side file of an adapter folder.
 type Info struct {
@@ -60,7 +65,7 @@ func peftConfig(cfg Config, targets any, base, task string) map[string]any {
 	case "none":
 		init = false
 	}
-	extra := classifierModules
+	extra := classifierModules()
 	if task == "CAUSAL_LM" {
 		extra = nil // PEFT adds the classifier only for SEQ_CLS
 	}
@@ -206,19 +211,11 @@ func SaveAdapter(mdl method.Model, a *Adapter, dir string) error {
 		return err
 	}
 	conf := peftConfig(a.Cfg, targetModules(a, modelType, shapes, mdl.HeadParams()), base, task)
-	b, err := json.MarshalIndent(conf, "", "  ")
-	if err != nil {
+	if err := checkpoint.WriteJSON(filepath.Join(dir, ConfigFile), conf); err != nil {
 		return err
 	}
-	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, ConfigFile), b); err != nil {
-		return err
-	}
-	info := Info{ID2Label: map[string]string{}, LoRAPlusLRRatio: a.Cfg.LoRAPlusLRRatio}
-	for i, l := range mdl.Labels() {
-		info.ID2Label[fmt.Sprint(i)] = l
-	}
-	b, _ = json.MarshalIndent(info, "", "  ")
-	return checkpoint.WriteFileAtomic(filepath.Join(dir, InfoFile), b)
+	info := Info{ID2Label: method.ID2Label(mdl.Labels()), LoRAPlusLRRatio: a.Cfg.LoRAPlusLRRatio}
+	return checkpoint.WriteJSON(filepath.Join(dir, InfoFile), info)
 }
 
 // Loaded is an adapter folder read from disk (written by PEFT or gotune).
@@ -259,7 +256,7 @@ func ReadAdapter(dir string) (*Loaded, error) {
 	}
 	l := &Loaded{Dir: dir}
 	for _, k := range sortedKeys(raw) {
-		if !slicesContains(peftKeys, k) {
+		if !slicesContains(peftKeys(), k) {
 			l.Warnings = append(l.Warnings, fmt.Sprintf("%s: ignoring unknown key %q (written by a newer PEFT?)", path, k))
 		}
 	}
@@ -341,7 +338,7 @@ func ReadAdapter(dir string) (*Loaded, error) {
 		cfg.LayersPattern = one
 	}
 	for _, s := range l.ModulesToSave {
-		if !slicesContains(classifierModules, s) {
+		if !slicesContains(classifierModules(), s) {
 			cfg.ModulesToSave = append(cfg.ModulesToSave, s)
 		}
 	}
@@ -390,16 +387,7 @@ func (l *Loaded) HeadRows() int {
 
 // Labels returns the adapter's class names when gotune_adapter.json has
 // them, else nil.
-func (l *Loaded) Labels() []string {
-	if len(l.Info.ID2Label) == 0 {
-		return nil
-	}
-	out := make([]string, len(l.Info.ID2Label))
-	for i := range out {
-		out[i] = l.Info.ID2Label[fmt.Sprint(i)]
-	}
-	return out
-}
+func (l *Loaded) Labels() []string { return method.LabelList(l.Info.ID2Label) }
 
 // Attach adds the loaded adapter to model mdl under name, on hook h (which
 // the caller has added to the model). Every targeted module needs its
@@ -428,7 +416,7 @@ func Attach(mdl method.Model, h *Hook, l *Loaded, name string) (*Adapter, error)
 		if t == nil {
 			return nil, fmt.Errorf("%s: tensor %s is missing", wf, key)
 		}
-		if !sameShape(t.Shape, want) {
+		if !slices.Equal(t.Shape, want) {
 			return nil, fmt.Errorf("%s: tensor %s has shape %v, the model and adapter_config.json imply %v", wf, key, t.Shape, want)
 		}
 		if t.F32 == nil {
@@ -521,45 +509,8 @@ func Attach(mdl method.Model, h *Hook, l *Loaded, name string) (*Adapter, error)
 	return a, nil
 }
 
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// ResolveBase finds the base model of an adapter folder: an absolute path
-// as is; a relative one against the adapter folder and each folder above
-// it (the first holding config.json); otherwise as given (a folder relative
-// to the working directory, or a Hub id).
+// ResolveBase finds the base model of an adapter folder from its
+// base_model_name_or_path (see method.ResolveBase).
 func ResolveBase(adapterDir, base string) (string, error) {
-	if base == "" {
-		return "", fmt.Errorf("%s: base_model_name_or_path is empty; pass the base model explicitly (--base)", filepath.Join(adapterDir, ConfigFile))
-	}
-	if !filepath.IsAbs(base) {
-		dir, err := filepath.Abs(adapterDir)
-		if err == nil {
-			for {
-				cand := filepath.Join(dir, base)
-				if _, err := os.Stat(filepath.Join(cand, "config.json")); err == nil {
-					return cand, nil
-				}
-				parent := filepath.Dir(dir)
-				if parent == dir {
-					break
-				}
-				dir = parent
-			}
-		}
-	}
-	d, err := checkpoint.Resolve(base)
-	if err != nil {
-		return "", fmt.Errorf("base model of %s: %w (pass the base model explicitly with --base)", adapterDir, err)
-	}
-	return d, nil
+	return method.ResolveBase(adapterDir, ConfigFile, "base_model_name_or_path", base)
 }

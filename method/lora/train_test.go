@@ -3,7 +3,6 @@ package lora_test
 import (
 	"encoding/json"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gotune/gotune/bench"
 	"github.com/gotune/gotune/classify"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/models/bert"
 	"github.com/gotune/gotune/safetensors"
@@ -36,7 +36,7 @@ func trained(t *testing.T, cfg lora.Config, steps int) (*classify.Classifier, *l
 	if err := m.P.SeedRNG(3); err != nil {
 		t.Fatal(err)
 	}
-	tr, err := train.New(backend(t), m, train.Options{LR: 1e-2, Schedule: train.Constant, LRScale: meth.LRScale})
+	tr, err := train.New(fixture.Backend(t), m, train.Options{LR: 1e-2, Schedule: train.Constant, LRScale: meth.LRScale})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func trained(t *testing.T, cfg lora.Config, steps int) (*classify.Classifier, *l
 		}
 	}
 	for i := 0; i < steps; i++ {
-		if _, err := tr.TrainStep(inputs(t)); err != nil {
+		if _, err := tr.TrainStep(fixture.Encoder(t, fixtures).Tensors()); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -55,14 +55,8 @@ func trained(t *testing.T, cfg lora.Config, steps int) (*classify.Classifier, *l
 
 func readJSONMap(t *testing.T, path string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var v map[string]any
-	if err := json.Unmarshal(b, &v); err != nil {
-		t.Fatal(err)
-	}
+	fixture.ReadJSON(t, path, &v)
 	return v
 }
 
@@ -70,7 +64,7 @@ func readJSONMap(t *testing.T, path string) map[string]any {
 // and config keys for the same config, and reloads to identical outputs.
 func TestTrainSaveReload(t *testing.T) {
 	m, meth := trained(t, lora.Config{R: 4, Alpha: 8}, 3)
-	in := inputs(t)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	want := logits(t, m, in)
 	dir := filepath.Join(t.TempDir(), "adapter")
 	if err := meth.Save(m, dir); err != nil {
@@ -128,7 +122,7 @@ func TestTrainSaveReload(t *testing.T) {
 		t.Errorf("reloaded labels %v, want %v", m2.Labels(), testLabels)
 	}
 	got := logits(t, m2, in)
-	if d := maxDiff(got, want); d != 0 {
+	if d := fixture.MaxDiff(got, want); d != 0 {
 		t.Errorf("reloaded adapter: logits differ by %g", d)
 	}
 }
@@ -140,7 +134,7 @@ func TestSeededInit(t *testing.T) {
 	n := lora.ParamA(lora.DefaultAdapter, "bert.encoder.layer.1.attention.self.value")
 	a, _ := m1.P.Value(n)
 	b, _ := m2.P.Value(n)
-	if maxDiff(a, b) != 0 || len(a) != 2*32 {
+	if fixture.MaxDiff(a, b) != 0 || len(a) != 2*32 {
 		t.Errorf("adapter init is not reproducible (%d values)", len(a))
 	}
 	bz, _ := m1.P.Value(lora.ParamB(lora.DefaultAdapter, "bert.encoder.layer.1.attention.self.value"))
@@ -246,10 +240,10 @@ func TestTargetSpecs(t *testing.T) {
 // the same outputs and unmerges to the base weights; its magnitude vectors
 // are saved under PEFT's name.
 func TestDoRA(t *testing.T) {
-	in := inputs(t)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	plain, _ := trained(t, lora.Config{R: 4, Init: "none"}, 0)
 	dora, _ := trained(t, lora.Config{R: 4, Init: "none", UseDoRA: true}, 0)
-	if d := maxDiff(logits(t, plain, in), logits(t, dora, in)); d > 1e-5 {
+	if d := fixture.MaxDiff(logits(t, plain, in), logits(t, dora, in)); d > 1e-5 {
 		t.Errorf("DoRA at init differs from LoRA by %g", d)
 	}
 	m, meth := trained(t, lora.Config{R: 4, UseDoRA: true, Targets: []string{lora.AllLinear}}, 3)
@@ -260,14 +254,14 @@ func TestDoRA(t *testing.T) {
 	if err := h.Merge(m.P, lora.DefaultAdapter); err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(logits(t, m, in), want); d > 1e-5 {
+	if d := fixture.MaxDiff(logits(t, m, in), want); d > 1e-5 {
 		t.Errorf("DoRA merged logits differ by %g", d)
 	}
 	if err := h.Unmerge(m.P); err != nil {
 		t.Fatal(err)
 	}
 	back, _ := m.P.Value(q)
-	if d := maxDiff(back, base); d > 1e-6 {
+	if d := fixture.MaxDiff(back, base); d > 1e-6 {
 		t.Errorf("unmerge left the weights %g away", d)
 	}
 	dir := filepath.Join(t.TempDir(), "dora")
@@ -285,7 +279,7 @@ func TestDoRA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(logits(t, m2, in), want); d != 0 {
+	if d := fixture.MaxDiff(logits(t, m2, in), want); d != 0 {
 		t.Errorf("reloaded DoRA adapter differs by %g", d)
 	}
 }
@@ -314,13 +308,13 @@ func TestLoRAPlusAndBias(t *testing.T) {
 			t.Errorf("bias=all: %s not saved", k)
 		}
 	}
-	in := inputs(t)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	want := logits(t, m, in)
 	m2, _, err := lora.LoadModel("", []string{dir}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(logits(t, m2, in), want); d != 0 {
+	if d := fixture.MaxDiff(logits(t, m2, in), want); d != 0 {
 		t.Errorf("reloaded bias=all adapter differs by %g", d)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -34,16 +35,20 @@ const KeyPrompt = "prompt_embeddings"
 const headPrefix = "base_model."
 
 // PEFT types of the two kinds.
-var peftTypes = map[string]string{Prefix: "PREFIX_TUNING", Prompt: "PROMPT_TUNING"}
+func peftTypes() map[string]string {
+	return map[string]string{Prefix: "PREFIX_TUNING", Prompt: "PROMPT_TUNING"}
+}
 
-// peftKeys are the keys PEFT 0.12's configs write, per kind.
-var peftKeys = map[string][]string{
-	Prefix: {"auto_mapping", "base_model_name_or_path", "encoder_hidden_size", "inference_mode", "num_attention_heads",
-		"num_layers", "num_transformer_submodules", "num_virtual_tokens", "peft_type", "prefix_projection", "revision",
-		"task_type", "token_dim"},
-	Prompt: {"auto_mapping", "base_model_name_or_path", "inference_mode", "num_attention_heads", "num_layers",
-		"num_transformer_submodules", "num_virtual_tokens", "peft_type", "prompt_tuning_init", "prompt_tuning_init_text",
-		"revision", "task_type", "token_dim", "tokenizer_kwargs", "tokenizer_name_or_path"},
+// peftKeys returns the keys PEFT 0.12's configs write, per kind.
+func peftKeys() map[string][]string {
+	return map[string][]string{
+		Prefix: {"auto_mapping", "base_model_name_or_path", "encoder_hidden_size", "inference_mode", "num_attention_heads",
+			"num_layers", "num_transformer_submodules", "num_virtual_tokens", "peft_type", "prefix_projection", "revision",
+			"task_type", "token_dim"},
+		Prompt: {"auto_mapping", "base_model_name_or_path", "inference_mode", "num_attention_heads", "num_layers",
+			"num_transformer_submodules", "num_virtual_tokens", "peft_type", "prompt_tuning_init", "prompt_tuning_init_text",
+			"revision", "task_type", "token_dim", "tokenizer_kwargs", "tokenizer_name_or_path"},
+	}
 }
 
 // Info is gotune's side file of an adapter folder.
@@ -61,7 +66,7 @@ type Info struct {
 func peftConfig(kind string, cfg Config, s Shape, base, task string) map[string]any {
 	c := map[string]any{
 		"auto_mapping": nil, "base_model_name_or_path": base, "inference_mode": true, "num_layers": s.Layers,
-		"num_transformer_submodules": 1, "num_virtual_tokens": cfg.NumVirtualTokens, "peft_type": peftTypes[kind],
+		"num_transformer_submodules": 1, "num_virtual_tokens": cfg.NumVirtualTokens, "peft_type": peftTypes()[kind],
 		"revision": nil, "task_type": task,
 	}
 	if kind == Prompt {
@@ -165,19 +170,11 @@ func SaveAdapter(mdl method.Model, kind string, cfg Config, s Shape, dir string)
 			return err
 		}
 	}
-	b, err := json.MarshalIndent(peftConfig(kind, cfg, s, base, method.TaskType(mdl)), "", "  ")
-	if err != nil {
+	if err := checkpoint.WriteJSON(filepath.Join(dir, ConfigFile), peftConfig(kind, cfg, s, base, method.TaskType(mdl))); err != nil {
 		return err
 	}
-	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, ConfigFile), b); err != nil {
-		return err
-	}
-	info := Info{Method: kind, ID2Label: map[string]string{}, Config: cfg}
-	for i, l := range mdl.Labels() {
-		info.ID2Label[fmt.Sprint(i)] = l
-	}
-	b, _ = json.MarshalIndent(info, "", "  ")
-	return checkpoint.WriteFileAtomic(filepath.Join(dir, InfoFile), b)
+	info := Info{Method: kind, ID2Label: method.ID2Label(mdl.Labels()), Config: cfg}
+	return checkpoint.WriteJSON(filepath.Join(dir, InfoFile), info)
 }
 
 // Loaded is a prompt-learning adapter folder read from disk (written by
@@ -216,7 +213,7 @@ func AdapterKind(dir string) string {
 	if json.Unmarshal(b, &c) != nil {
 		return ""
 	}
-	for k, t := range peftTypes {
+	for k, t := range peftTypes() {
 		if t == c.PeftType {
 			return k
 		}
@@ -242,7 +239,7 @@ func ReadAdapter(dir string) (*Loaded, error) {
 		return nil, fmt.Errorf("%s: required key \"peft_type\" is missing or not a string", path)
 	}
 	l := &Loaded{Dir: dir}
-	for k, t := range peftTypes {
+	for k, t := range peftTypes() {
 		if t == peftType {
 			l.Kind = k
 		}
@@ -256,7 +253,7 @@ func ReadAdapter(dir string) (*Loaded, error) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !contains(peftKeys[l.Kind], k) {
+		if !contains(peftKeys()[l.Kind], k) {
 			l.Warnings = append(l.Warnings, fmt.Sprintf("%s: ignoring unknown key %q (written by a newer PEFT?)", path, k))
 		}
 	}
@@ -361,16 +358,7 @@ func (l *Loaded) HeadRows() int {
 
 // Labels returns the adapter's class names when gotune_adapter.json has
 // them, else nil.
-func (l *Loaded) Labels() []string {
-	if len(l.Info.ID2Label) == 0 {
-		return nil
-	}
-	out := make([]string, len(l.Info.ID2Label))
-	for i := range out {
-		out[i] = l.Info.ID2Label[fmt.Sprint(i)]
-	}
-	return out
-}
+func (l *Loaded) Labels() []string { return method.LabelList(l.Info.ID2Label) }
 
 // Attach adds the loaded prompt to model mdl (frozen, for prediction):
 // the prompt table under ParamEmbedding, the saved head over the model's,
@@ -392,7 +380,7 @@ func Attach(mdl method.Model, l *Loaded) error {
 		want = []int{P, s.Hidden}
 	}
 	take := func(t *safetensors.Tensor, want []int) error {
-		if !sameShape(t.Shape, want) {
+		if !slices.Equal(t.Shape, want) {
 			return fmt.Errorf("%s: tensor %s has shape %v, the model and adapter_config.json imply %v", wf, t.Name, t.Shape, want)
 		}
 		if t.F32 == nil {
@@ -432,16 +420,4 @@ func Attach(mdl method.Model, l *Loaded) error {
 		mdl.AddHook(&PrefixHook{P: P, Shape: s})
 	}
 	return nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

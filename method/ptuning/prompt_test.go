@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 
 	"github.com/gotune/gotune/classify"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/method/ptuning"
 	"github.com/gotune/gotune/safetensors"
 	"github.com/gotune/gotune/tokenizer"
@@ -60,7 +61,7 @@ func wordRows(t *testing.T, m *classify.Classifier, ids []int32) []float32 {
 // those tokens prepended to the input (token type 0, positions from 0,
 // attended by every token; BERT's pooler reads the first virtual token).
 func TestPromptEqualsPrependedTokens(t *testing.T) {
-	in := inputs(t)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	ids := []int32{7, 2, 42}
 	base, err := classify.Load(baseDir, nil, 0)
 	if err != nil {
@@ -83,7 +84,7 @@ func TestPromptEqualsPrependedTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := logits(t, m, in)
-	if d := maxDiff(got, want); d > 1e-5 {
+	if d := fixture.MaxDiff(got, want); d > 1e-5 {
 		t.Errorf("soft prompt vs prepended tokens: max |diff| %g", d)
 	} else {
 		t.Logf("soft prompt vs prepended tokens: max |diff| %.3g", d)
@@ -132,7 +133,7 @@ func TestPromptEqualsPrependedTokens(t *testing.T) {
 	if l.Kind != ptuning.Prompt {
 		t.Errorf("reloaded kind %s", l.Kind)
 	}
-	if d := maxDiff(logits(t, m2, in), got); d > 1e-6 {
+	if d := fixture.MaxDiff(logits(t, m2, in), got); d > 1e-6 {
 		t.Errorf("reloaded prompt adapter: logits differ by %g", d)
 	}
 }
@@ -164,7 +165,7 @@ func TestPromptTextInit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := maxDiff(got, want); d != 0 {
+	if d := fixture.MaxDiff(got, want); d != 0 {
 		t.Errorf("text init differs from the word embeddings by %g", d)
 	}
 	dir := filepath.Join(t.TempDir(), "a")

@@ -2,20 +2,18 @@ package ptuning_test
 
 import (
 	"encoding/json"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/classify"
-	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/method/ptuning"
 	"github.com/gotune/gotune/nn"
 	"github.com/gotune/gotune/safetensors"
@@ -26,101 +24,19 @@ const (
 	baseDir  = "../../testdata/fixtures/bert-seqcls"
 )
 
-func inputs(t *testing.T) []*tensors.Tensor {
-	t.Helper()
-	var in struct {
-		InputIDs      [][]int32 `json:"input_ids"`
-		TokenTypeIDs  [][]int32 `json:"token_type_ids"`
-		AttentionMask [][]int32 `json:"attention_mask"`
-		Labels        []int32   `json:"labels"`
-	}
-	b, err := os.ReadFile(filepath.Join(fixtures, "inputs.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, &in); err != nil {
-		t.Fatal(err)
-	}
-	n, l := len(in.InputIDs), len(in.InputIDs[0])
-	return []*tensors.Tensor{
-		tensors.FromFlatDataAndDimensions(slices.Concat(in.InputIDs...), n, l),
-		tensors.FromFlatDataAndDimensions(slices.Concat(in.TokenTypeIDs...), n, l),
-		tensors.FromFlatDataAndDimensions(slices.Concat(in.AttentionMask...), n, l),
-		tensors.FromFlatDataAndDimensions(in.Labels, n),
-	}
-}
-
-func expected(t *testing.T) *safetensors.File {
-	t.Helper()
-	f, err := safetensors.ReadFile(filepath.Join(fixtures, "expected.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return f
-}
-
-func flat(t *tensors.Tensor) []float32 {
-	v := make([]float32, t.Size())
-	t.ConstFlatData(func(f any) { copy(v, f.([]float32)) })
-	return v
-}
-
-var testBackend compute.Backend
-
-func backend(t *testing.T) compute.Backend {
-	t.Helper()
-	if testBackend == nil {
-		be, err := engine.New("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		testBackend = be
-	}
-	return testBackend
-}
-
+// logits runs the classifier's evaluation graph (built afresh).
 func logits(t *testing.T, m *classify.Classifier, in []*tensors.Tensor) []float32 {
 	t.Helper()
-	r, err := m.NewRunner(backend(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, out, err := r.Evaluate(in)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return flat(out)
-}
-
-func maxDiff(a, b []float32) float64 {
-	if len(a) != len(b) {
-		return math.Inf(1)
-	}
-	d := 0.0
-	for i := range a {
-		d = max(d, math.Abs(float64(a[i]-b[i])))
-	}
-	return d
-}
-
-func check(t *testing.T, what string, got []float32, want *safetensors.Tensor, tol float64) {
-	t.Helper()
-	if want == nil {
-		t.Fatalf("%s: no reference tensor", what)
-	}
-	d := maxDiff(got, want.F32)
-	t.Logf("%-60s max|diff| %.3g", what, d)
-	if d > tol {
-		t.Errorf("%s: max |diff| %g > %g", what, d, tol)
-	}
+	v, _ := fixture.Evaluate(t, m.NewRunner, in)
+	return v
 }
 
 // TestPEFTPrefixAdapters loads the prefix adapters PEFT wrote (with and
 // without projection) and reproduces PEFT's evaluation logits and the
 // per-layer prefix keys and values PEFT feeds the model.
 func TestPEFTPrefixAdapters(t *testing.T) {
-	exp := expected(t)
-	in := inputs(t)
+	exp := fixture.Expected(t, fixtures)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	for _, v := range []string{"prefix", "prefix-proj"} {
 		m, l, err := ptuning.LoadModel("", filepath.Join(fixtures, v), func(w string) { t.Error(w) })
 		if err != nil {
@@ -132,7 +48,7 @@ func TestPEFTPrefixAdapters(t *testing.T) {
 		if _, tr := m.P.Count(); tr != 0 {
 			t.Errorf("%s: a loaded adapter has %d trainable weights", v, tr)
 		}
-		check(t, v+".logits", logits(t, m, in), exp.Get(v+".logits"), 1e-5)
+		fixture.Compare(t, v+".logits", logits(t, m, in), exp.Get(v+".logits"), 1e-5)
 		checkPastKV(t, m, v, exp)
 	}
 }
@@ -149,7 +65,7 @@ func checkPastKV(t *testing.T, m *classify.Classifier, v string, exp *safetensor
 	}
 	layers, heads := m.Cfg.NumHiddenLayers, m.Cfg.NumAttentionHeads
 	dh := m.Cfg.HiddenSize / heads
-	exec, err := model.NewExec(backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := model.NewExec(fixture.Backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: m.P, Hooks: m.Hooks}
 		var out []*Node
 		for l := 0; l < layers; l++ {
@@ -170,7 +86,7 @@ func checkPastKV(t *testing.T, m *classify.Classifier, v string, exp *safetensor
 	for l := 0; l < layers; l++ {
 		for i, kv := range []string{"key", "value"} {
 			name := v + ".past_key_values.layer" + string(rune('0'+l)) + "." + kv
-			check(t, name, flat(outs[2*l+i]), exp.Get(name), 1e-6)
+			fixture.Compare(t, name, fixture.Flat(outs[2*l+i]), exp.Get(name), 1e-6)
 		}
 	}
 }
@@ -214,7 +130,7 @@ func prepared(t *testing.T, v string) (*classify.Classifier, *ptuning.Method) {
 	if v == "prefix" {
 		set(ptuning.ParamEmbedding, ad.Get(ptuning.KeyPrompt))
 	} else {
-		exp := expected(t)
+		exp := fixture.Expected(t, fixtures)
 		for _, n := range []string{ptuning.ParamEmbedding, ptuning.ParamDown, ptuning.ParamDownBias, ptuning.ParamUp, ptuning.ParamUpBias} {
 			set(n, exp.Get("prefix-proj.encoder."+strings.TrimPrefix(n, "prompt_encoder.")))
 		}
@@ -226,8 +142,8 @@ func prepared(t *testing.T, v string) (*classify.Classifier, *ptuning.Method) {
 // gradient of every trainable weight (prompt encoder, classifier) against
 // PEFT's, with and without projection.
 func TestPEFTPrefixTrainGradients(t *testing.T) {
-	exp := expected(t)
-	in := inputs(t)
+	exp := fixture.Expected(t, fixtures)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	for _, v := range []string{"prefix", "prefix-proj"} {
 		m, _ := prepared(t, v)
 		var keys, params []string
@@ -253,7 +169,7 @@ func TestPEFTPrefixTrainGradients(t *testing.T) {
 		if !slices.Equal(trainable, slices.Sorted(slices.Values(params))) {
 			t.Errorf("%s: trainable %v, PEFT trains %v", v, trainable, params)
 		}
-		exec, err := model.NewExec(backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+		exec, err := model.NewExec(fixture.Backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
 			loss, lg := m.Loss(xs[0].Graph(), xs, true)
 			c := &nn.Ctx{G: xs[0].Graph(), P: m.P}
 			ws := make([]*Node, len(params))
@@ -269,10 +185,10 @@ func TestPEFTPrefixTrainGradients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		check(t, v+".train.loss", flat(outs[0]), exp.Get(v+".train.loss"), 1e-5)
-		check(t, v+".train.logits", flat(outs[1]), exp.Get(v+".train.logits"), 1e-5)
+		fixture.Compare(t, v+".train.loss", fixture.Flat(outs[0]), exp.Get(v+".train.loss"), 1e-5)
+		fixture.Compare(t, v+".train.logits", fixture.Flat(outs[1]), exp.Get(v+".train.logits"), 1e-5)
 		for i, k := range keys {
-			check(t, v+".grad."+k, flat(outs[2+i]), exp.Get(v+".grad."+k), 1e-5)
+			fixture.Compare(t, v+".grad."+k, fixture.Flat(outs[2+i]), exp.Get(v+".grad."+k), 1e-5)
 		}
 		checkPastKV(t, m, v, exp) // with projection: the MLP in the graph
 	}
@@ -300,15 +216,9 @@ func TestTrainableCount(t *testing.T) {
 
 func readJSON(t *testing.T, path string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil {
-		t.Fatal(err)
-	}
-	return out
+	var v map[string]any
+	fixture.ReadJSON(t, path, &v)
+	return v
 }
 
 // TestSaveMatchesPEFT saves the prepared fixture models and compares with
@@ -317,8 +227,8 @@ func readJSON(t *testing.T, path string) map[string]any {
 // projection: the MLP's output); the saved folder reloads to PEFT's
 // logits.
 func TestSaveMatchesPEFT(t *testing.T) {
-	exp := expected(t)
-	in := inputs(t)
+	exp := fixture.Expected(t, fixtures)
+	in := fixture.Encoder(t, fixtures).Tensors()
 	for _, v := range []string{"prefix", "prefix-proj"} {
 		m, meth := prepared(t, v)
 		dir := filepath.Join(t.TempDir(), v)
@@ -353,10 +263,10 @@ func TestSaveMatchesPEFT(t *testing.T) {
 				t.Errorf("%s: tensor %s missing or shaped differently", v, w.Name)
 				continue
 			}
-			check(t, v+" saved "+w.Name, g.F32, w, 1e-6)
+			fixture.Compare(t, v+" saved "+w.Name, g.F32, w, 1e-6)
 		}
 		if v == "prefix-proj" {
-			check(t, v+".prompt_embeddings (MLP output)", gf.Get(ptuning.KeyPrompt).F32, exp.Get("prefix-proj.prompt_embeddings"), 1e-6)
+			fixture.Compare(t, v+".prompt_embeddings (MLP output)", gf.Get(ptuning.KeyPrompt).F32, exp.Get("prefix-proj.prompt_embeddings"), 1e-6)
 			if _, err := os.Stat(filepath.Join(dir, ptuning.EncoderFile)); err != nil {
 				t.Errorf("the projection's weights are not kept: %v", err)
 			}
@@ -368,10 +278,10 @@ func TestSaveMatchesPEFT(t *testing.T) {
 			t.Fatal(err)
 		}
 		after := logits(t, m2, in)
-		if d := maxDiff(before, after); d > 1e-6 {
+		if d := fixture.MaxDiff(before, after); d > 1e-6 {
 			t.Errorf("%s: reloaded logits differ by %g", v, d)
 		}
-		check(t, v+" reloaded logits", after, exp.Get(v+".logits"), 1e-5)
+		fixture.Compare(t, v+" reloaded logits", after, exp.Get(v+".logits"), 1e-5)
 	}
 }
 
@@ -398,7 +308,7 @@ func TestPrefixLayoutGQA(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &ptuning.PrefixHook{P: 4, Shape: ptuning.Shape{Layers: 2, Hidden: 32, KVHeads: 2, HeadDim: 8}}
-	exec, err := model.NewExec(backend(t), p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := model.NewExec(fixture.Backend(t), p.Store(), func(s *model.Scope, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: p}
 		var out []*Node
 		for layer := 0; layer < 2; layer++ {
@@ -419,7 +329,7 @@ func TestPrefixLayoutGQA(t *testing.T) {
 	for layer := 0; layer < 2; layer++ {
 		for i, kv := range []string{"key", "value"} {
 			name := "past_key_values.layer" + string(rune('0'+layer)) + "." + kv
-			check(t, "llama-prefix."+name, flat(outs[2*layer+i]), exp.Get(name), 0)
+			fixture.Compare(t, "llama-prefix."+name, fixture.Flat(outs[2*layer+i]), exp.Get(name), 0)
 		}
 	}
 }

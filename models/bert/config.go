@@ -18,9 +18,8 @@
 package bert
 
 import (
-	"encoding/json"
 	"fmt"
-	"sort"
+	"github.com/gotune/gotune/models/internal/hfconfig"
 	"strings"
 )
 
@@ -66,24 +65,15 @@ func (c *Config) IsRoBERTa() bool {
 func ParseConfig(data []byte, path string) (*Config, error) {
 	c := &Config{HiddenAct: "gelu", LayerNormEps: 1e-12, InitializerRange: 0.02, TypeVocabSize: 2,
 		HiddenDropoutProb: 0.1, AttentionProbsDropoutProb: 0.1, PositionEmbeddingType: "absolute"}
-	if err := json.Unmarshal(data, c); err != nil {
-		return nil, fmt.Errorf("%s: not a valid config.json: %w", path, err)
+	if err := hfconfig.Decode(data, path, c, &c.Raw); err != nil {
+		return nil, err
 	}
-	if err := json.Unmarshal(data, &c.Raw); err != nil {
-		return nil, fmt.Errorf("%s: not a valid config.json: %w", path, err)
-	}
-	check := []struct {
-		name string
-		v    int
-	}{
-		{"vocab_size", c.VocabSize}, {"hidden_size", c.HiddenSize}, {"num_hidden_layers", c.NumHiddenLayers},
-		{"num_attention_heads", c.NumAttentionHeads}, {"intermediate_size", c.IntermediateSize},
-		{"max_position_embeddings", c.MaxPositionEmbeddings},
-	}
-	for _, f := range check {
-		if f.v <= 0 {
-			return nil, fmt.Errorf("%s: field %q must be a positive integer (got %d)", path, f.name, f.v)
-		}
+	if err := hfconfig.Positive(path,
+		hfconfig.Field{Name: "vocab_size", Value: c.VocabSize}, hfconfig.Field{Name: "hidden_size", Value: c.HiddenSize},
+		hfconfig.Field{Name: "num_hidden_layers", Value: c.NumHiddenLayers}, hfconfig.Field{Name: "num_attention_heads", Value: c.NumAttentionHeads},
+		hfconfig.Field{Name: "intermediate_size", Value: c.IntermediateSize},
+		hfconfig.Field{Name: "max_position_embeddings", Value: c.MaxPositionEmbeddings}); err != nil {
+		return nil, err
 	}
 	if c.HiddenSize%c.NumAttentionHeads != 0 {
 		return nil, fmt.Errorf("%s: hidden_size %d is not a multiple of num_attention_heads %d", path, c.HiddenSize, c.NumAttentionHeads)
@@ -98,22 +88,7 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 func (c *Config) NumLabels() int { return len(c.ID2Label) }
 
 // Labels returns the label names ordered by id.
-func (c *Config) Labels() []string {
-	ids := make([]int, 0, len(c.ID2Label))
-	byID := map[int]string{}
-	for k, v := range c.ID2Label {
-		var id int
-		fmt.Sscan(k, &id)
-		ids = append(ids, id)
-		byID[id] = v
-	}
-	sort.Ints(ids)
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = byID[id]
-	}
-	return out
-}
+func (c *Config) Labels() []string { return hfconfig.Labels(c.ID2Label) }
 
 // SetLabels stores labels as id2label/label2id, as Hugging Face does.
 func (c *Config) SetLabels(labels []string) {
@@ -128,25 +103,7 @@ func (c *Config) SetLabels(labels []string) {
 // Marshal returns the config.json bytes: Raw with the typed fields
 // written over it, keys sorted, indented as transformers writes them.
 func (c *Config) Marshal() ([]byte, error) {
-	typed, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(typed, &m); err != nil {
-		return nil, err
-	}
-	out := map[string]any{}
-	for k, v := range c.Raw {
-		out[k] = v
-	}
-	for k, v := range m {
-		if k == "problem_type" && c.ProblemType == "" {
-			continue
-		}
-		out[k] = v
-	}
-	return json.MarshalIndent(out, "", "  ")
+	return hfconfig.Marshal(c, c.Raw, func(k string, _ any) bool { return k == "problem_type" && c.ProblemType == "" })
 }
 
 // Prefix returns the parameter-name prefix ("bert." for BERT, "roberta." for

@@ -2,8 +2,9 @@ package bert
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/gotune/gotune/models/internal/modmap"
 )
 
 // Module groups of a BERT-family model, bottom to top. GroupLayers holds the
@@ -16,24 +17,13 @@ const (
 	GroupMLMHead    = "cls"
 )
 
-// Module kinds inside an encoder block. A parameter can belong to several:
-// attention.output.LayerNorm is in attention, attention.output and layernorm.
-//
-//	attention         attention.self.* and attention.output.* (Hugging Face's BertAttention)
-//	attention.self    attention.self.{query,key,value}
-//	attention.output  attention.output.{dense,LayerNorm}
-//	ffn               intermediate.dense and output.dense (the feed-forward pair)
-//	layernorm         attention.output.LayerNorm and output.LayerNorm
-var blockKinds = []string{"attention", "attention.self", "attention.output", "ffn", "layernorm"}
-
 // Modules maps the parameters of one BERT-family model to their module
 // group, encoder layer and module kinds. Fine-tuning methods that choose
 // weights by module (method/freeze) use it through a small interface, so
 // they hold no BERT knowledge themselves.
 type Modules struct {
+	modmap.Map
 	prefix string
-	layers int
-	groups []string
 }
 
 // ModulesOf builds the module map of a model from its parameter names
@@ -45,33 +35,22 @@ func ModulesOf(names []string) (*Modules, error) {
 		return nil, fmt.Errorf("not a BERT-family model: no embeddings.* or encoder.layer.* parameters")
 	}
 	m := &Modules{prefix: prefix}
-	present := map[string]bool{}
-	for _, n := range names {
-		g, l, _ := m.Locate(n)
-		if g != "" {
-			present[g] = true
-		}
-		if l+1 > m.layers {
-			m.layers = l + 1
-		}
-	}
-	for _, g := range []string{GroupEmbeddings, GroupLayers, GroupPooler, GroupClassifier, GroupMLMHead} {
-		if present[g] {
-			m.groups = append(m.groups, g)
-		}
-	}
+	m.Map, _ = modmap.Scan(names, []string{GroupEmbeddings, GroupLayers, GroupPooler, GroupClassifier, GroupMLMHead}, m.Locate)
 	return m, nil
 }
 
-// NumLayers returns the number of encoder layers.
-func (m *Modules) NumLayers() int { return m.layers }
-
-// Groups returns the module groups present in the model, bottom to top
-// (for example embeddings, layers, pooler, classifier).
-func (m *Modules) Groups() []string { return m.groups }
-
-// Kinds returns the module kinds inside an encoder block.
-func (m *Modules) Kinds() []string { return blockKinds }
+// Kinds returns the module kinds inside an encoder block. A parameter can
+// belong to several: attention.output.LayerNorm is in attention,
+// attention.output and layernorm.
+//
+//	attention         attention.self.* and attention.output.* (Hugging Face's BertAttention)
+//	attention.self    attention.self.{query,key,value}
+//	attention.output  attention.output.{dense,LayerNorm}
+//	ffn               intermediate.dense and output.dense (the feed-forward pair)
+//	layernorm         attention.output.LayerNorm and output.LayerNorm
+func (m *Modules) Kinds() []string {
+	return []string{"attention", "attention.self", "attention.output", "ffn", "layernorm"}
+}
 
 // Locate returns the group of the named parameter, its encoder layer (-1
 // outside the encoder blocks) and, inside a block, the kinds of module it
@@ -88,13 +67,8 @@ func (m *Modules) Locate(name string) (group string, layer int, kinds []string) 
 	case strings.HasPrefix(name, "cls."):
 		return GroupMLMHead, -1, nil
 	}
-	rest, ok := strings.CutPrefix(name, p+"encoder.layer.")
+	i, sub, ok := modmap.Layer(name, p+"encoder.layer.")
 	if !ok {
-		return "", -1, nil
-	}
-	num, sub, ok := strings.Cut(rest, ".")
-	i, err := strconv.Atoi(num)
-	if !ok || err != nil || i < 0 {
 		return "", -1, nil
 	}
 	switch {

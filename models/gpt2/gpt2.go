@@ -19,7 +19,6 @@
 package gpt2
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -31,6 +30,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	gnn "github.com/gomlx/gomlx/ml/nn"
 
+	"github.com/gotune/gotune/models/internal/hfconfig"
 	"github.com/gotune/gotune/nn"
 )
 
@@ -69,22 +69,16 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 	c := &Config{ActivationFunction: "gelu_new", LayerNormEpsilon: 1e-5, InitializerRange: 0.02, ScaleAttnWeights: true,
 		TieWordEmbeddings: true, NPositions: 1024, BOSTokenID: 50256, EOSTokenID: 50256,
 		ResidPdrop: 0.1, EmbdPdrop: 0.1, AttnPdrop: 0.1}
-	if err := json.Unmarshal(data, c); err != nil {
-		return nil, fmt.Errorf("%s: not a valid config.json: %w", path, err)
-	}
-	if err := json.Unmarshal(data, &c.Raw); err != nil {
-		return nil, fmt.Errorf("%s: not a valid config.json: %w", path, err)
+	if err := hfconfig.Decode(data, path, c, &c.Raw); err != nil {
+		return nil, err
 	}
 	if c.ModelType != "gpt2" {
 		return nil, fmt.Errorf("%s: model_type %q is not gpt2", path, c.ModelType)
 	}
-	for _, f := range []struct {
-		name string
-		v    int
-	}{{"vocab_size", c.VocabSize}, {"n_embd", c.NEmbd}, {"n_layer", c.NLayer}, {"n_head", c.NHead}, {"n_positions", c.NPositions}} {
-		if f.v <= 0 {
-			return nil, fmt.Errorf("%s: field %q must be a positive integer (got %d)", path, f.name, f.v)
-		}
+	if err := hfconfig.Positive(path, hfconfig.Field{Name: "vocab_size", Value: c.VocabSize}, hfconfig.Field{Name: "n_embd", Value: c.NEmbd},
+		hfconfig.Field{Name: "n_layer", Value: c.NLayer}, hfconfig.Field{Name: "n_head", Value: c.NHead},
+		hfconfig.Field{Name: "n_positions", Value: c.NPositions}); err != nil {
+		return nil, err
 	}
 	if c.NEmbd%c.NHead != 0 {
 		return nil, fmt.Errorf("%s: n_embd %d is not a multiple of n_head %d", path, c.NEmbd, c.NHead)
@@ -103,22 +97,7 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 // Marshal returns the config.json bytes: Raw with the typed fields written
 // over it.
 func (c *Config) Marshal() ([]byte, error) {
-	typed, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(typed, &m); err != nil {
-		return nil, err
-	}
-	out := map[string]any{}
-	for k, v := range c.Raw {
-		out[k] = v
-	}
-	for k, v := range m {
-		out[k] = v
-	}
-	return json.MarshalIndent(out, "", "  ")
+	return hfconfig.Marshal(c, c.Raw, nil)
 }
 
 // Inner returns the MLP width (n_inner, default 4*n_embd).

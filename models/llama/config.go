@@ -22,7 +22,7 @@ package llama
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"github.com/gotune/gotune/models/internal/hfconfig"
 )
 
 // Config is a LLaMA-family config.json. Fields gotune uses are typed; Raw
@@ -63,11 +63,8 @@ func ModelTypes() []string { return []string{"llama", "mistral", "qwen2"} }
 // ParseConfig parses and validates a config.json; path is used in errors.
 func ParseConfig(data []byte, path string) (*Config, error) {
 	c := &Config{HiddenAct: "silu", RMSNormEps: 1e-6, RopeTheta: 10000, InitializerRange: 0.02, MaxPositionEmbeddings: 2048}
-	if err := json.Unmarshal(data, c); err != nil {
-		return nil, fmt.Errorf("%s: not a valid config.json: %w", path, err)
-	}
-	if err := json.Unmarshal(data, &c.Raw); err != nil {
-		return nil, fmt.Errorf("%s: not a valid config.json: %w", path, err)
+	if err := hfconfig.Decode(data, path, c, &c.Raw); err != nil {
+		return nil, err
 	}
 	ok := false
 	for _, t := range ModelTypes() {
@@ -87,17 +84,12 @@ func ParseConfig(data []byte, path string) (*Config, error) {
 
 // Validate checks the sizes; path is used in errors.
 func (c *Config) Validate(path string) error {
-	for _, f := range []struct {
-		name string
-		v    int
-	}{
-		{"vocab_size", c.VocabSize}, {"hidden_size", c.HiddenSize}, {"intermediate_size", c.IntermediateSize},
-		{"num_hidden_layers", c.NumHiddenLayers}, {"num_attention_heads", c.NumAttentionHeads},
-		{"num_key_value_heads", c.NumKeyValueHeads},
-	} {
-		if f.v <= 0 {
-			return fmt.Errorf("%s: field %q must be a positive integer (got %d)", path, f.name, f.v)
-		}
+	if err := hfconfig.Positive(path,
+		hfconfig.Field{Name: "vocab_size", Value: c.VocabSize}, hfconfig.Field{Name: "hidden_size", Value: c.HiddenSize},
+		hfconfig.Field{Name: "intermediate_size", Value: c.IntermediateSize}, hfconfig.Field{Name: "num_hidden_layers", Value: c.NumHiddenLayers},
+		hfconfig.Field{Name: "num_attention_heads", Value: c.NumAttentionHeads},
+		hfconfig.Field{Name: "num_key_value_heads", Value: c.NumKeyValueHeads}); err != nil {
+		return err
 	}
 	if c.NumAttentionHeads%c.NumKeyValueHeads != 0 {
 		return fmt.Errorf("%s: num_attention_heads %d is not a multiple of num_key_value_heads %d", path, c.NumAttentionHeads, c.NumKeyValueHeads)
@@ -140,46 +132,15 @@ func (c *Config) EOSTokenIDs() []int {
 func (c *Config) NumLabels() int { return len(c.ID2Label) }
 
 // Labels returns the label names ordered by id.
-func (c *Config) Labels() []string {
-	ids := make([]int, 0, len(c.ID2Label))
-	byID := map[int]string{}
-	for k, v := range c.ID2Label {
-		var id int
-		fmt.Sscan(k, &id)
-		ids = append(ids, id)
-		byID[id] = v
-	}
-	sort.Ints(ids)
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = byID[id]
-	}
-	return out
-}
+func (c *Config) Labels() []string { return hfconfig.Labels(c.ID2Label) }
 
 // Marshal returns the config.json bytes: Raw with the typed fields written
 // over it, indented as transformers writes them.
 func (c *Config) Marshal() ([]byte, error) {
-	typed, err := json.Marshal(c)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(typed, &m); err != nil {
-		return nil, err
-	}
-	out := map[string]any{}
-	for k, v := range c.Raw {
-		out[k] = v
-	}
-	for k, v := range m {
-		if (k == "problem_type" && c.ProblemType == "") || (k == "head_dim" && c.HeadDim == 0) ||
-			(k == "eos_token_id" && len(c.EOSTokenID) == 0) || ((k == "id2label" || k == "label2id") && v == nil) {
-			continue
-		}
-		out[k] = v
-	}
-	return json.MarshalIndent(out, "", "  ")
+	return hfconfig.Marshal(c, c.Raw, func(k string, v any) bool {
+		return (k == "problem_type" && c.ProblemType == "") || (k == "head_dim" && c.HeadDim == 0) ||
+			(k == "eos_token_id" && len(c.EOSTokenID) == 0) || ((k == "id2label" || k == "label2id") && v == nil)
+	})
 }
 
 // LayerName returns the parameter-name prefix of decoder layer i.

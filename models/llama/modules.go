@@ -2,8 +2,9 @@ package llama
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/gotune/gotune/models/internal/modmap"
 )
 
 // Module groups of a LLaMA-family model, bottom to top; GroupLayers holds
@@ -16,56 +17,35 @@ const (
 	GroupScore  = "score"
 )
 
-// Module kinds inside a decoder layer:
-//
-//	self_attn                 self_attn.{q,k,v,o}_proj
-//	mlp                       mlp.{gate,up,down}_proj
-//	input_layernorm           the RMSNorm before attention
-//	post_attention_layernorm  the RMSNorm before the MLP
-//	layernorm                 both RMSNorms
-var layerKinds = []string{"self_attn", "mlp", "input_layernorm", "post_attention_layernorm", "layernorm"}
-
 // Modules maps the parameters of a LLaMA-family model (Hugging Face names)
 // to module group, decoder layer and module kinds, for methods that choose
 // weights by module (method/freeze).
 type Modules struct {
-	layers int
-	groups []string
+	modmap.Map
 }
 
 // ModulesOf builds the module map from parameter names; it fails when the
 // names are not a LLaMA-family model's.
 func ModulesOf(names []string) (*Modules, error) {
 	m := &Modules{}
-	present := map[string]bool{}
-	for _, n := range names {
-		g, l, _ := m.Locate(n)
-		if g != "" {
-			present[g] = true
-		}
-		if l+1 > m.layers {
-			m.layers = l + 1
-		}
-	}
+	var present map[string]bool
+	m.Map, present = modmap.Scan(names, []string{GroupEmbed, GroupLayers, GroupNorm, GroupLMHead, GroupScore}, m.Locate)
 	if !present[GroupLayers] {
 		return nil, fmt.Errorf("not a LLaMA-family model: no model.layers.* parameters")
-	}
-	for _, g := range []string{GroupEmbed, GroupLayers, GroupNorm, GroupLMHead, GroupScore} {
-		if present[g] {
-			m.groups = append(m.groups, g)
-		}
 	}
 	return m, nil
 }
 
-// NumLayers returns the number of decoder layers.
-func (m *Modules) NumLayers() int { return m.layers }
-
-// Groups returns the module groups present, bottom to top.
-func (m *Modules) Groups() []string { return m.groups }
-
-// Kinds returns the module kinds inside a decoder layer.
-func (m *Modules) Kinds() []string { return layerKinds }
+// Kinds returns the module kinds inside a decoder layer:
+//
+//	self_attn                 self_attn.{q,k,v,o}_proj
+//	mlp                       mlp.{gate,up,down}_proj
+//	input_layernorm           the RMSNorm before attention
+//	post_attention_layernorm  the RMSNorm before the MLP
+//	layernorm                 both RMSNorms
+func (m *Modules) Kinds() []string {
+	return []string{"self_attn", "mlp", "input_layernorm", "post_attention_layernorm", "layernorm"}
+}
 
 // Locate returns the group, layer (-1 outside the layers) and kinds of a
 // parameter; group is "" for a parameter outside every group.
@@ -80,13 +60,8 @@ func (m *Modules) Locate(name string) (group string, layer int, kinds []string) 
 	case strings.HasPrefix(name, "score."):
 		return GroupScore, -1, nil
 	}
-	rest, ok := strings.CutPrefix(name, "model.layers.")
+	i, sub, ok := modmap.Layer(name, "model.layers.")
 	if !ok {
-		return "", -1, nil
-	}
-	num, sub, ok := strings.Cut(rest, ".")
-	i, err := strconv.Atoi(num)
-	if !ok || err != nil || i < 0 {
 		return "", -1, nil
 	}
 	switch {

@@ -8,7 +8,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/ml/model"
 
-	"github.com/gotune/gotune/engine"
+	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/models/llama"
 	"github.com/gotune/gotune/nn"
 	"github.com/gotune/gotune/safetensors"
@@ -48,15 +48,11 @@ func TestPrefixParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, p := load(t, fixtureDir)
-	in, _ := fixture(t)
+	cfg, p := fixture.Model(t, fixtureDir, llama.ParseConfig)
+	in := fixture.Decoder(t, fixtureDir)
 	pe := a.Get("prompt_embeddings")
 	hook := prefixHook{emb: pe.F32, nvt: pe.Shape[0], layers: cfg.NumHiddenLayers}
-	backend, err := engine.New("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec, err := model.NewExec(backend, p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := model.NewExec(fixture.Backend(t), p.Store(), func(s *model.Scope, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: p, Hooks: []any{hook}}
 		logits := llama.CausalLM(c, cfg, llama.Inputs{IDs: xs[0], Mask: xs[1]})
 		return []*Node{nn.CausalLMLoss(logits, xs[2]), logits}
@@ -68,6 +64,6 @@ func TestPrefixParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare(t, "prefix loss", flat(outs[0]), exp.Get("loss"), 1e-5)
-	compare(t, "prefix logits", flat(outs[1]), exp.Get("logits"), 1e-5)
+	fixture.Compare(t, "prefix loss", fixture.Flat(outs[0]), exp.Get("loss"), 1e-5)
+	fixture.Compare(t, "prefix logits", fixture.Flat(outs[1]), exp.Get("logits"), 1e-5)
 }
