@@ -29,7 +29,6 @@ import (
 	"github.com/gotune/gotune/models/gpt2"
 	"github.com/gotune/gotune/models/llama"
 	"github.com/gotune/gotune/nn"
-	"github.com/gotune/gotune/safetensors"
 	"github.com/gotune/gotune/tokenizer/spm"
 )
 
@@ -499,17 +498,7 @@ func (m *Model) SaveFull(dir string) error {
 	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, "config.json"), cfgJSON); err != nil {
 		return err
 	}
-	var names []string
-	for _, n := range m.P.Names() {
-		if !m.Extra[n] {
-			names = append(names, n)
-		}
-	}
-	ts, err := m.P.Tensors(names, nil)
-	if err != nil {
-		return err
-	}
-	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+	if err := m.P.WriteSafetensors(filepath.Join(dir, "model.safetensors"), m.Extra); err != nil {
 		return err
 	}
 	return m.saveTokenizer(dir)

@@ -21,7 +21,6 @@ import (
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/models/bert"
 	"github.com/gotune/gotune/nn"
-	"github.com/gotune/gotune/safetensors"
 )
 
 // Classifier is an encoder with a sequence-classification head.
@@ -213,17 +212,7 @@ func (m *Classifier) writeInto(dir string) error {
 	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, "config.json"), b); err != nil {
 		return err
 	}
-	var names []string
-	for _, n := range m.P.Names() {
-		if !m.Extra[n] {
-			names = append(names, n)
-		}
-	}
-	ts, err := m.P.Tensors(names, nil)
-	if err != nil {
-		return err
-	}
-	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
+	if err := m.P.WriteSafetensors(filepath.Join(dir, "model.safetensors"), m.Extra); err != nil {
 		return err
 	}
 	for _, f := range checkpoint.TokenizerFiles() {

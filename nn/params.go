@@ -217,3 +217,20 @@ func (p *Params) SetRNGState(words []int64) error {
 	}
 	return v.SetValue(tensors.FromFlatDataAndDimensions(u, v.Shape().Dimensions...))
 }
+
+// WriteSafetensors writes every weight except those in skip to path as a
+// Hugging Face model.safetensors (float32, {"format": "pt"} metadata),
+// through a temporary file and a rename.
+func (p *Params) WriteSafetensors(path string, skip map[string]bool) error {
+	var names []string
+	for _, n := range p.Names() {
+		if !skip[n] {
+			names = append(names, n)
+		}
+	}
+	ts, err := p.Tensors(names, nil)
+	if err != nil {
+		return err
+	}
+	return safetensors.WriteFile(path, ts, map[string]string{"format": "pt"})
+}
