@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -17,60 +15,13 @@ import (
 	"github.com/gotune/gotune/causallm"
 	"github.com/gotune/gotune/engine"
 	"github.com/gotune/gotune/generate"
-	"github.com/gotune/gotune/models/llama"
-	"github.com/gotune/gotune/safetensors"
-	"github.com/gotune/gotune/tokenizer/spm"
+	"github.com/gotune/gotune/internal/testmodel"
 )
 
-// tinyDecoder writes a randomly initialised LLaMA (2 layers, hidden 32)
-// with a byte-level SentencePiece tokenizer (<unk>, <s>, </s>, "▁", then
-// one <0xXX> piece per byte) into a temporary folder. initializer_range
-// 0.2 (as the parity fixtures) lets a frozen lm_head still give peaked
-// distributions, so LoRA can learn a mapping.
-func tinyDecoder(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	pieces := []string{"<unk>", "<s>", "</s>", "▁"}
-	types := []int32{spm.Unknown, spm.Control, spm.Control, spm.Normal}
-	for b := 0; b < 256; b++ {
-		pieces = append(pieces, fmt.Sprintf("<0x%02X>", b))
-		types = append(types, spm.Byte)
-	}
-	tok, err := spm.New(pieces, make([]float32, len(pieces)), types, 1, 2, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "tokenizer.model"), tok.MarshalModel(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	one := 1
-	cfg := &llama.Config{ModelType: "llama", VocabSize: len(pieces), HiddenSize: 32, IntermediateSize: 64, NumHiddenLayers: 2,
-		NumAttentionHeads: 4, NumKeyValueHeads: 2, HiddenAct: "silu", MaxPositionEmbeddings: 128, RMSNormEps: 1e-5,
-		RopeTheta: 10000, InitializerRange: 0.2, BOSTokenID: &one, EOSTokenID: json.RawMessage("2"),
-		Raw: map[string]any{"architectures": []string{"LlamaForCausalLM"}}}
-	b, err := cfg.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	shapes := llama.ParamShapes(cfg, llama.HeadCausalLM, 0)
-	names := make([]string, 0, len(shapes))
-	for n := range shapes {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	rng := rand.New(rand.NewPCG(1, 2))
-	var ts []*safetensors.Tensor
-	for _, n := range names {
-		ts = append(ts, &safetensors.Tensor{Name: n, Shape: shapes[n], DType: safetensors.F32, F32: llama.InitValue(cfg, n, shapes[n], rng)})
-	}
-	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"}); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
+// tinyDecoder writes the tiny random LLaMA of testmodel.WriteDecoder (2
+// layers, hidden 32, byte-level SentencePiece tokenizer) into a temporary
+// folder.
+func tinyDecoder(t *testing.T) string { return testmodel.NewDecoder(t) }
 
 func writeLines(t *testing.T, name string, recs []map[string]any) string {
 	t.Helper()
@@ -107,10 +58,10 @@ func greedy(t *testing.T, m *causallm.Model, prompt string, n int) string {
 }
 
 // TestCausalLMTrainGenerate instruction-tunes a tiny random decoder on one
-// prompt/completion mapping with full fine-tuning and with LoRA: the task
-// is chosen from the data, the eval loss falls, and the saved model (full)
-// or adapter (LoRA) generates the completion and evaluates to the run's
-// loss.
+// prompt/completion mapping with full fine-tuning, LoRA and bottleneck
+// adapters: the task is chosen from the data, the eval loss falls, and the
+// saved model (full) or adapter (LoRA, AdapterHub bottleneck adapters)
+// generates the completion and evaluates to the run's loss.
 func TestCausalLMTrainGenerate(t *testing.T) {
 	model := tinyDecoder(t)
 	var recs []map[string]any
@@ -121,13 +72,16 @@ func TestCausalLMTrainGenerate(t *testing.T) {
 	for _, tc := range []struct {
 		method string
 		lr     float64
-	}{{"full", 1e-2}, {"lora", 3e-2}} {
+	}{{"full", 1e-2}, {"lora", 3e-2}, {"adapter", 3e-2}} {
 		t.Run(tc.method, func(t *testing.T) {
 			cfg := gotune.DefaultConfig()
 			cfg.Model, cfg.Train, cfg.Eval, cfg.Out = model, train, train, filepath.Join(t.TempDir(), "run")
 			cfg.Method, cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.MaxLen, cfg.Seed = tc.method, tc.lr, 30, 8, 32, 3
 			if tc.method == "lora" {
 				cfg.LoRA.R, cfg.LoRA.Alpha, cfg.LoRA.Targets = 8, 16, []string{"all-linear"}
+			}
+			if tc.method == "adapter" {
+				cfg.Adapter.Placement, cfg.Adapter.ReductionFactor = "houlsby", 2
 			}
 			base, err := gotune.EvaluateCausalLM(model, train, gotune.LMEvalOptions{BatchSize: 8, MaxLen: 32})
 			if err != nil {

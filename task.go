@@ -67,9 +67,6 @@ func (j *job) chooseTask() error {
 		case "macro_f1":
 			return fmt.Errorf("metric_for_best macro_f1 does not apply to causal-lm; use loss or perplexity")
 		}
-		if cfg.Method == "adapter" {
-			return fmt.Errorf("--method adapter is not available for decoders yet; use lora, ptuning, prompt, freeze or full")
-		}
 	} else if cfg.Template != "" || cfg.TrainOnPrompt || cfg.Packing {
 		return fmt.Errorf("--template, --train-on-prompt and --packing apply to --task causal-lm only (task is classify: %s)", why)
 	}

@@ -10,92 +10,118 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 
 	"github.com/gotune/gotune/generate"
+	"github.com/gotune/gotune/method/adapter"
 	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/method/ptuning"
+	"github.com/gotune/gotune/models/gpt2"
+	"github.com/gotune/gotune/models/llama"
 	"github.com/gotune/gotune/nn"
 )
 
-// IsAdapter reports whether dir is a PEFT adapter folder (LoRA, prefix or
-// prompt tuning).
+// IsAdapter reports whether dir is an adapter folder: PEFT's (LoRA, prefix
+// or prompt tuning) or AdapterHub's (bottleneck adapters); both keep their
+// settings in adapter_config.json.
 func IsAdapter(dir string) bool {
 	_, err := os.Stat(filepath.Join(dir, lora.ConfigFile))
 	return err == nil
 }
 
-// LoadTrained loads a decoder for a task with an optional PEFT adapter:
-// model is a model folder, a .gguf file or an adapter folder (then the
-// base is its base_model_name_or_path); adapter, when not "", is a LoRA,
-// prefix-tuning or prompt-tuning adapter folder on model (model "" = the
-// adapter's base). warn, when not nil, receives warnings.
-func LoadTrained(model, adapter string, task Task, warn func(string)) (*Model, error) {
-	if adapter == "" && model != "" && IsAdapter(model) {
-		model, adapter = "", model
+// LoadTrained loads a decoder for a task with an optional adapter: model
+// is a model folder, a .gguf file or an adapter folder (then the base is
+// the one the adapter records); adapterDir, when not "", is a LoRA,
+// prefix-tuning, prompt-tuning or bottleneck adapter folder on model
+// (model "" = the adapter's base). warn, when not nil, receives warnings.
+func LoadTrained(model, adapterDir string, task Task, warn func(string)) (*Model, error) {
+	if adapterDir == "" && model != "" && IsAdapter(model) {
+		model, adapterDir = "", model
 	}
-	if adapter == "" {
+	if adapterDir == "" {
 		return Load(model, task, nil, 0)
 	}
-	base := model
-	kind := ptuning.AdapterKind(adapter)
-	if base == "" {
-		var recorded string
-		if kind != "" {
-			l, err := ptuning.ReadAdapter(adapter)
-			if err != nil {
-				return nil, err
-			}
-			recorded = l.BaseModel
-		} else {
-			l, err := lora.ReadAdapter(adapter)
-			if err != nil {
-				return nil, err
-			}
-			recorded = l.BaseModel
+	var attach func(*Model) error
+	var recorded string
+	var warnings []string
+	switch {
+	case ptuning.AdapterKind(adapterDir) != "":
+		l, err := ptuning.ReadAdapter(adapterDir)
+		if err != nil {
+			return nil, err
 		}
+		recorded = l.BaseModel
+		attach = func(m *Model) error { return ptuning.Attach(m, l) }
+	case adapter.IsFolder(adapterDir):
+		l, err := adapter.Read(adapterDir)
+		if err != nil {
+			return nil, err
+		}
+		recorded, warnings = l.BaseModel, l.Warnings
+		attach = func(m *Model) error {
+			h := adapter.NewHook()
+			m.AddHook(h)
+			_, err := adapter.Attach(m, h, l, l.Name, m.adapterModules)
+			return err
+		}
+	default:
+		l, err := lora.ReadAdapter(adapterDir)
+		if err != nil {
+			return nil, err
+		}
+		recorded, warnings = l.BaseModel, l.Warnings
+		attach = func(m *Model) error {
+			h := lora.NewHook()
+			m.AddHook(h)
+			_, err := lora.Attach(m, h, l, lora.DefaultAdapter)
+			return err
+		}
+	}
+	if warn != nil {
+		for _, w := range warnings {
+			warn(w)
+		}
+	}
+	base := model
+	if base == "" {
 		var err error
-		if base, err = resolveBase(adapter, recorded); err != nil {
+		if base, err = resolveBase(adapterDir, recorded); err != nil {
 			return nil, err
 		}
 	}
 	m, err := Load(base, task, nil, 0)
 	if err != nil {
-		return nil, fmt.Errorf("loading the base model of %s: %w", adapter, err)
+		return nil, fmt.Errorf("loading the base model of %s: %w", adapterDir, err)
 	}
-	if kind != "" {
-		l, err := ptuning.ReadAdapter(adapter)
-		if err != nil {
-			return nil, err
-		}
-		if err := ptuning.Attach(m, l); err != nil {
-			return nil, err
-		}
-		return m, nil
-	}
-	l, err := lora.ReadAdapter(adapter)
-	if err != nil {
-		return nil, err
-	}
-	if warn != nil {
-		for _, w := range l.Warnings {
-			warn(w)
-		}
-	}
-	h := lora.NewHook()
-	m.AddHook(h)
-	if _, err := lora.Attach(m, h, l, lora.DefaultAdapter); err != nil {
+	if err := attach(m); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
+// adapterModules is the module map bottleneck adapters are placed by
+// (adapter.Architecture).
+func (m *Model) adapterModules(names []string) (adapter.Modules, error) {
+	if m.GPT2 != nil {
+		mm, err := gpt2.ModulesOf(names)
+		if err != nil {
+			return nil, err
+		}
+		return mm, nil
+	}
+	mm, err := llama.ModulesOf(names)
+	if err != nil {
+		return nil, err
+	}
+	return mm, nil
+}
+
 // resolveBase finds an adapter's base: a .gguf file as recorded (absolute,
 // or relative to the adapter folder or a folder above it), else as LoRA
 // adapters resolve theirs.
-func resolveBase(adapter, base string) (string, error) {
+func resolveBase(adapterDir, base string) (string, error) {
 	if strings.HasSuffix(strings.ToLower(base), ".gguf") {
 		if filepath.IsAbs(base) {
 			return base, nil
 		}
-		dir, _ := filepath.Abs(adapter)
+		dir, _ := filepath.Abs(adapterDir)
 		for {
 			if cand := filepath.Join(dir, base); fileExists(cand) {
 				return cand, nil
@@ -108,7 +134,7 @@ func resolveBase(adapter, base string) (string, error) {
 		}
 		return base, nil
 	}
-	return lora.ResolveBase(adapter, base)
+	return lora.ResolveBase(adapterDir, base)
 }
 
 func fileExists(p string) bool {

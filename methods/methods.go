@@ -120,10 +120,12 @@ func modules(names []string) (freeze.Modules, error) {
 	return m, nil
 }
 
-// AdapterModules is the module map method/adapter places adapters by (the
-// BERT family's).
+// AdapterModules is the module map method/adapter places adapters by:
+// the LLaMA family's or GPT-2's (adapters in each decoder layer's
+// attention_adapters and output_adapters, as AdapterHub names them) or the
+// BERT family's (beside each sublayer's layer norm).
 func AdapterModules(names []string) (adapter.Modules, error) {
-	m, err := bert.ModulesOf(names)
+	m, err := modules(names)
 	if err != nil {
 		return nil, err
 	}

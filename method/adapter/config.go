@@ -285,9 +285,11 @@ type Site struct {
 	// Layer is the encoder layer; Kind is KindAttention or KindFFN.
 	Layer int
 	Kind  string
-	// Module is the Hugging Face module owning the sublayer's layer norm,
-	// where AdapterHub keeps the adapter (for BERT
-	// "bert.encoder.layer.0.attention.output" or "bert.encoder.layer.0.output").
+	// Module is where AdapterHub keeps the adapter: for BERT the module
+	// owning the sublayer's layer norm ("bert.encoder.layer.0.attention.output"
+	// or "bert.encoder.layer.0.output"), for LLaMA and GPT-2 the decoder
+	// layer's "attention_adapters" or "output_adapters"
+	// ("model.layers.0.output_adapters", "transformer.h.0.output_adapters").
 	Module string
 	// Hidden is the model width; Bottleneck the adapter's inner width.
 	Hidden, Bottleneck int
@@ -376,6 +378,41 @@ func sublayerNorms(mods Modules, shapes map[string][]int) (map[[2]string]string,
 	return out, hidden
 }
 
+// SiteNamer is implemented by module maps whose architecture keeps
+// adapters in modules of their own rather than beside a post-sublayer
+// layer norm: AdapterHub's LLaMA and GPT-2 mixins add attention_adapters
+// and output_adapters to every decoder layer.
+type SiteNamer interface {
+	// AdapterSite returns the module AdapterHub keeps a layer's adapter
+	// for a sublayer kind (KindAttention, KindFFN) in, and a weight of
+	// that layer whose only dimension is the model width.
+	AdapterSite(layer int, kind string) (module, widthWeight string)
+}
+
+// siteLocator returns where a layer's adapter of a kind sits and the width
+// it adapts: named by the module map when it is a SiteNamer, else found
+// through the sublayer's layer norm (the BERT family).
+func siteLocator(mods Modules, shapes map[string][]int) func(layer int, kind string) (string, int, error) {
+	if sn, ok := mods.(SiteNamer); ok {
+		return func(l int, k string) (string, int, error) {
+			mod, w := sn.AdapterSite(l, k)
+			s, ok := shapes[w]
+			if mod == "" || !ok || len(s) != 1 {
+				return "", 0, fmt.Errorf("adapter: layer %d has no %s sublayer to place an adapter at (no weight %s of the model width)", l, k, w)
+			}
+			return mod, s[0], nil
+		}
+	}
+	norms, hidden := sublayerNorms(mods, shapes)
+	return func(l int, k string) (string, int, error) {
+		mod, ok := norms[[2]string{strconv.Itoa(l), k}]
+		if !ok {
+			return "", 0, fmt.Errorf("adapter: layer %d has no %s layer norm to place an adapter at", l, k)
+		}
+		return mod, hidden[mod], nil
+	}
+}
+
 // Plan places the adapter in a model given its weights' shapes and module
 // map: one site per adapted sublayer of every layer not left out, in layer
 // order (attention before feed-forward).
@@ -395,7 +432,7 @@ func (c Config) Plan(mods Modules, shapes map[string][]int) ([]Site, error) {
 			return nil, fmt.Errorf("adapter: reduction_factor: layer %d does not exist (the model has %d layers, 0-%d)", l, n, n-1)
 		}
 	}
-	norms, hidden := sublayerNorms(mods, shapes)
+	locate := siteLocator(mods, shapes)
 	var sites []Site
 	for l := 0; l < n; l++ {
 		if slices.Contains(c.LeaveOut, l) {
@@ -406,11 +443,10 @@ func (c Config) Plan(mods Modules, shapes map[string][]int) ([]Site, error) {
 			return nil, err
 		}
 		for _, k := range c.Kinds() {
-			mod, ok := norms[[2]string{strconv.Itoa(l), k}]
-			if !ok {
-				return nil, fmt.Errorf("adapter: layer %d has no %s layer norm to place an adapter at", l, k)
+			mod, h, err := locate(l, k)
+			if err != nil {
+				return nil, err
 			}
-			h := hidden[mod]
 			sites = append(sites, Site{Layer: l, Kind: k, Module: mod, Hidden: h, Bottleneck: Bottleneck(h, f)})
 		}
 	}

@@ -99,9 +99,27 @@ func hubConfig(c Config) map[string]any {
 	}
 }
 
-// modelKind returns model_type and model_class from the weight names.
-func modelKind(names []string) (string, string) {
-	for _, n := range names {
+// decoder is what a decoder model tells about itself (causallm.Model).
+type decoder interface {
+	ModelType() string // llama, mistral, qwen2, gpt2
+	TaskType() string  // CAUSAL_LM or SEQ_CLS
+}
+
+// modelKind returns model_type and model_class: a decoder's from the
+// model, an encoder's from its weight names.
+func modelKind(mdl method.Model) (string, string) {
+	if d, ok := mdl.(decoder); ok {
+		t := d.ModelType()
+		prefix := map[string]string{"llama": "Llama", "mistral": "Mistral", "qwen2": "Qwen2", "gpt2": "GPT2"}[t]
+		switch {
+		case d.TaskType() == "SEQ_CLS":
+			return t, prefix + "ForSequenceClassification"
+		case t == "gpt2":
+			return t, "GPT2LMHeadModel"
+		}
+		return t, prefix + "ForCausalLM"
+	}
+	for _, n := range mdl.Params().Names() {
 		if strings.HasPrefix(n, "roberta.") {
 			return "roberta", "RobertaForSequenceClassification"
 		}
@@ -122,7 +140,7 @@ func FromModel(mdl method.Model, a *Adapter) (*Loaded, error) {
 			l.BaseModel = abs
 		}
 	}
-	l.ModelType, l.ModelClass = modelKind(p.Names())
+	l.ModelType, l.ModelClass = modelKind(mdl)
 	if len(a.Sites) > 0 {
 		l.Hidden = a.Sites[0].Hidden
 	}

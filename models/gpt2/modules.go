@@ -68,3 +68,19 @@ func (m *Modules) Locate(name string) (group string, layer int, kinds []string) 
 	}
 	return GroupLayers, i, kinds
 }
+
+// AdapterSite names where AdapterHub's GPT-2 mixin keeps a block's
+// bottleneck adapters: attention_adapters after the attention (kind
+// "attention"), output_adapters after the MLP ("ffn"). The width weight is
+// the block's layer norm before that sublayer. It satisfies
+// adapter.SiteNamer.
+func (m *Modules) AdapterSite(layer int, kind string) (module, widthWeight string) {
+	p := fmt.Sprintf("transformer.h.%d.", layer)
+	switch kind {
+	case "attention":
+		return p + "attention_adapters", p + "ln_1.weight"
+	case "ffn":
+		return p + "output_adapters", p + "ln_2.weight"
+	}
+	return "", ""
+}
