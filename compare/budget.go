@@ -185,13 +185,19 @@ func fmtSeconds(s float64) string {
 	return runlog.FormatDuration(secs(s))
 }
 
-// probeAndPlan runs one probe per method and plans the budget; methods
-// whose probe fails are marked to skip.
+// probeAndPlan runs one probe per method that applies to the task and
+// plans the budget over them; methods whose probe fails are marked to
+// skip.
 func probeAndPlan(ctx context.Context, o Options, plans []*methodPlan, r Runner, rep *Report, w io.Writer) (*BudgetPlan, error) {
 	bp := &BudgetPlan{BudgetSeconds: o.Budget.Seconds(), SeedsAsked: o.Seeds}
 	fmt.Fprintf(w, "budget %s: timing %d steps of each method first\n", fmtSeconds(bp.BudgetSeconds), ProbeSteps)
 	start := time.Now()
-	for _, p := range plans {
+	var idx []int // bp.Methods[k] is plans[idx[k]]
+	for i, p := range plans {
+		if p.notApplicable != "" {
+			continue
+		}
+		idx = append(idx, i)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
@@ -215,8 +221,8 @@ func probeAndPlan(ctx context.Context, o Options, plans []*methodPlan, r Runner,
 	}
 	bp.ProbeSeconds = time.Since(start).Seconds()
 	bp.Seeds, bp.ShareSeconds, bp.Notes = PlanBudget(bp.BudgetSeconds-bp.ProbeSeconds, o.Seeds, bp.Methods)
-	for i, l := range bp.Methods {
-		if l.Failed == "" && l.Steps < l.WantSteps {
+	for k, l := range bp.Methods {
+		if i := idx[k]; l.Failed == "" && l.Steps < l.WantSteps {
 			p := plans[i]
 			p.cfg.MaxSteps = l.Steps
 			p.cfg.Epochs = (l.Steps + l.Cost.StepsPerEpoch - 1) / l.Cost.StepsPerEpoch // no idle epochs after the last step

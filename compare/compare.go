@@ -14,6 +14,12 @@
 // metrics.jsonl, the saved model folder), never from memory, so the report
 // says what the run folders say.
 //
+// The task (gotune.ChooseTask) decides the measure: classification ranks
+// by accuracy or macro-F1, higher is better; causal-LM (a decoder with
+// instruction or text data) ranks by the eval loss over the response
+// tokens, lower is better, with perplexity beside it, and skips the
+// methods that do not apply (a feature head, augmented variants).
+//
 // Each method runs with its own defaults (see RecipeFor): the learning rate
 // and epochs of methods.DefaultsFor where the method defines its own, and
 // the method packages' reference settings for rank, reduction factor and
@@ -48,7 +54,9 @@ const (
 // Options configure a comparison.
 type Options struct {
 	// Base is the configuration every run shares: Model, Train, Eval (or
-	// EvalSplit), data fields, MaxLen, BatchSize, MetricForBest, Backend...
+	// EvalSplit), Task (empty: chosen as gotune train chooses it), data
+	// fields, MaxLen, BatchSize, MetricForBest, Backend, and for causal-lm
+	// Template, TrainOnPrompt and Packing...
 	// Base.Out is the comparison folder. Method is ignored; LR, Epochs and
 	// MaxSteps left at 0 take each method's recipe (RecipeFor), and when
 	// set they apply to every method. Base.Seed is the first seed.
@@ -91,8 +99,16 @@ type Report struct {
 	Model string `json:"model"`
 	Train string `json:"train"`
 	Eval  string `json:"eval,omitempty"`
-	// Metric is the metric compared (accuracy or macro_f1).
-	Metric string `json:"metric"`
+	// Task is the task every run trains (classify or causal-lm) and
+	// TaskReason why (gotune.ChooseTask).
+	Task       string `json:"task"`
+	TaskReason string `json:"task_reason,omitempty"`
+	// Metric is the metric compared: accuracy or macro_f1 (classify), loss
+	// (causal-lm: eval.json's eval_loss). LowerIsBetter is set for loss.
+	Metric        string `json:"metric"`
+	LowerIsBetter bool   `json:"lower_is_better,omitempty"`
+	// Ranking lists the methods that ran, best mean metric first.
+	Ranking []string `json:"ranking,omitempty"`
 	// Seeds are the seeds every method ran with.
 	Seeds []int64 `json:"seeds"`
 	// Runner says how runs were isolated.
@@ -119,6 +135,7 @@ const (
 	StatusPartial = "partial" // some seeds failed
 	StatusFailed  = "failed"  // no seed ran
 	StatusPending = "pending" // not run (interrupted)
+	StatusSkipped = "skipped" // does not apply to the task; never run
 )
 
 // Run compares the methods of o and writes the report into o.Base.Out; it
@@ -127,7 +144,7 @@ const (
 // returns it with ctx's error.
 func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 	start := time.Now()
-	plans, err := o.plan()
+	task, why, plans, err := o.plan()
 	if err != nil {
 		return nil, err
 	}
@@ -138,15 +155,27 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 	if runner == nil {
 		runner = InProcess{}
 	}
-	rep := &Report{Out: o.Base.Out, Model: o.Base.Model, Train: o.Base.Train, Eval: o.Base.Eval,
-		Metric: rankMetric(o.Base.MetricForBest), Runner: runner.Describe(), Constraints: o.Constraints}
+	metric := rankMetric(task, o.Base.MetricForBest)
+	rep := &Report{Out: o.Base.Out, Model: o.Base.Model, Train: o.Base.Train, Eval: o.Base.Eval, Task: task, TaskReason: why,
+		Metric: metric, LowerIsBetter: lowerIsBetter(metric), Runner: runner.Describe(), Constraints: o.Constraints}
 	rep.BaseModelBytes = baseModelBytes(o.Base.Model)
 	for _, p := range plans {
-		rep.Methods = append(rep.Methods, &MethodResult{Method: p.name, LR: p.cfg.LR, Epochs: p.cfg.Epochs,
-			MaxSteps: p.cfg.MaxSteps, Recipe: p.recipe.Source, Settings: p.settings, Status: StatusPending})
+		mr := &MethodResult{Method: p.name, LR: p.cfg.LR, Epochs: p.cfg.Epochs,
+			MaxSteps: p.cfg.MaxSteps, Recipe: p.recipe.Source, Settings: p.settings, Status: StatusPending}
+		if p.notApplicable != "" {
+			mr.Status, mr.Skipped = StatusSkipped, p.notApplicable
+		}
+		rep.Methods = append(rep.Methods, mr)
 	}
 	say := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
-	say("gotune compare: %d methods (%s) on %s; runs in %s (%s)\n", len(plans), strings.Join(names(plans), ", "), o.Base.Model, o.Base.Out, runner.Describe())
+	active := activePlans(plans)
+	say("gotune compare: task %s (%s), ranked by %s; %d methods (%s) on %s; runs in %s (%s)\n", task, why, rep.metricLabel(),
+		len(active), strings.Join(names(active), ", "), o.Base.Model, o.Base.Out, runner.Describe())
+	for _, p := range plans {
+		if p.notApplicable != "" {
+			say("skipping %s: it %s\n", p.name, p.notApplicable)
+		}
+	}
 
 	seeds := o.Seeds
 	if o.Budget > 0 {
@@ -168,10 +197,11 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 
 	// Seed-major order: every method runs seed 1 before any runs seed 2, so
 	// an interrupted comparison still covers every method.
+	n := 0
 	for si, seed := range rep.Seeds {
 		for mi, p := range plans {
 			mr := rep.Methods[mi]
-			if p.skip != "" || (si > 0 && len(mr.Runs) > 0 && mr.Runs[0].Error != "") {
+			if p.notApplicable != "" || p.skip != "" || (si > 0 && len(mr.Runs) > 0 && mr.Runs[0].Error != "") {
 				continue // a method that failed on its first seed fails on the others too
 			}
 			if ctx.Err() != nil {
@@ -181,7 +211,8 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 			cfg := p.cfg
 			cfg.Seed = seed
 			cfg.Out = filepath.Join(o.Base.Out, p.name, fmt.Sprintf("seed-%d", seed))
-			say("[%d/%d] %s seed %d → %s\n", si*len(plans)+mi+1, len(plans)*len(rep.Seeds), p.name, seed, cfg.Out)
+			n++
+			say("[%d/%d] %s seed %d → %s\n", n, len(active)*len(rep.Seeds), p.name, seed, cfg.Out)
 			rr := runOne(ctx, runner, cfg, p.tokens)
 			if rr.Error != "" && ctx.Err() != nil {
 				say("      interrupted; the run folder keeps its checkpoint\n")
@@ -192,20 +223,22 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 			if rr.Error != "" {
 				say("      failed: %s\n", rr.Error)
 			} else {
-				say("      %s %.4f, %d steps, %s, peak %s\n", rep.Metric, rr.Eval[rep.Metric], rr.Steps,
+				say("      %s, %d steps, %s, peak %s\n", rep.runMetrics(rr), rr.Steps,
 					runlog.FormatDuration(secs(rr.WallSeconds)), runlog.FormatBytes(rr.PeakRSS))
 			}
-			mr.summarise(rep.Metric, len(rep.Seeds))
+			mr.summarise(rep.Metric, rep.metricKeys(), len(rep.Seeds))
 			if err := save(); err != nil {
 				return nil, err
 			}
 		}
 	}
 	for i, p := range plans {
-		if p.skip != "" {
+		switch {
+		case p.notApplicable != "":
+		case p.skip != "":
 			rep.Methods[i].Status, rep.Methods[i].Error = StatusFailed, p.skip
-		} else {
-			rep.Methods[i].summarise(rep.Metric, len(rep.Seeds))
+		default:
+			rep.Methods[i].summarise(rep.Metric, rep.metricKeys(), len(rep.Seeds))
 		}
 	}
 	if ctx.Err() != nil {
@@ -216,6 +249,9 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 		return nil, err
 	}
 	say("\n%s\n", formatTable(rep))
+	if r := rep.rankingText(); r != "" {
+		say("ranking by mean %s: %s\n\n", rep.metricLabel(), r)
+	}
 	say("%s\n", rep.Recommendation.Text())
 	say("report: %s, %s\n", filepath.Join(o.Base.Out, MarkdownFile), filepath.Join(o.Base.Out, HTMLFile))
 	if rep.Interrupted {
@@ -235,6 +271,20 @@ type methodPlan struct {
 	tokens   *tokenCounter
 	// skip, when set, is why the method does not run (its probe failed).
 	skip string
+	// notApplicable, when set, is why the method does not apply to the
+	// task: it never runs and is reported as skipped, not failed.
+	notApplicable string
+}
+
+// activePlans are the plans of the methods that apply to the task.
+func activePlans(ps []*methodPlan) []*methodPlan {
+	var out []*methodPlan
+	for _, p := range ps {
+		if p.notApplicable == "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func names(ps []*methodPlan) []string {
@@ -245,45 +295,58 @@ func names(ps []*methodPlan) []string {
 	return out
 }
 
-// plan checks o and builds every method's configuration.
-func (o *Options) plan() ([]*methodPlan, error) {
+// plan checks o, resolves the task and builds every method's
+// configuration; every run gets the resolved task (config.yaml's task).
+func (o *Options) plan() (task, why string, plans []*methodPlan, err error) {
 	b := &o.Base
 	switch {
 	case b.Model == "":
-		return nil, errors.New("no model: set --model (a Hugging Face folder or Hub id)")
+		return "", "", nil, errors.New("no model: set --model (a Hugging Face folder or Hub id)")
 	case b.Train == "":
-		return nil, errors.New("no training data: set --train")
+		return "", "", nil, errors.New("no training data: set --train")
 	case b.Out == "":
-		return nil, errors.New("no comparison folder: set --out")
+		return "", "", nil, errors.New("no comparison folder: set --out")
 	case o.Seeds < 1:
-		return nil, fmt.Errorf("seeds must be ≥ 1, got %d", o.Seeds)
+		return "", "", nil, fmt.Errorf("seeds must be ≥ 1, got %d", o.Seeds)
 	case o.Budget < 0:
-		return nil, fmt.Errorf("budget must be ≥ 0, got %s", o.Budget)
-	}
-	if m := rankMetric(b.MetricForBest); m != b.MetricForBest && b.MetricForBest != "loss" {
-		return nil, fmt.Errorf("metric %q is not one of accuracy, macro_f1", b.MetricForBest)
+		return "", "", nil, fmt.Errorf("budget must be ≥ 0, got %s", o.Budget)
 	}
 	absPath(&b.Train)
 	absPath(&b.Eval)
 	absPath(&b.Out)
-	if st, err := os.Stat(b.Model); err == nil && st.IsDir() {
+	if _, err := os.Stat(b.Model); err == nil { // a folder or a .gguf file, not a Hub id
 		absPath(&b.Model)
+	}
+	if task, why, err = chooseTask(b); err != nil {
+		return "", "", nil, err
+	}
+	b.Task = task
+	if task == gotune.TaskCausalLM && b.MetricForBest == "accuracy" {
+		b.MetricForBest = "loss" // what gotune train makes of the default; config.yaml then says so
 	}
 	list, err := ParseMethods(o.Methods)
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
 	sets, err := parseSets(o.Set, list)
 	if err != nil {
-		return nil, err
+		return "", "", nil, err
 	}
+	plans, err = o.methodPlans(task, list, sets)
+	return task, why, plans, err
+}
+
+// methodPlans builds each listed method's configuration from o.Base: its
+// recipe, then the --set changes; methods that do not apply to the task
+// are planned as skipped.
+func (o *Options) methodPlans(task string, list []string, sets []setting) ([]*methodPlan, error) {
 	counters := map[string]*tokenCounter{}
 	var plans []*methodPlan
 	for _, name := range list {
 		base, aug, _ := strings.Cut(name, "+")
-		cfg := *b
+		cfg := o.Base
 		cfg.Method, cfg.Augment, cfg.Resume, cfg.Overwrite = base, aug, false, false
-		r := RecipeFor(base)
+		r := RecipeFor(task, base)
 		if cfg.LR == 0 {
 			cfg.LR = r.LR
 		}
@@ -307,11 +370,12 @@ func (o *Options) plan() ([]*methodPlan, error) {
 		if len(own) > 0 {
 			r.Source = fmt.Sprintf("%s set by you (recipe: lr %g, %d epochs, %s)", strings.Join(own, " and "), r.LR, r.Epochs, r.Source)
 		}
-		key := cfg.Model + "\x00" + cfg.Train + "\x00" + fmt.Sprint(cfg.MaxLen, cfg.TextField, cfg.TextPairField, cfg.LabelField, methods.ReservedPositions(cfg.Method, methods.Options{PTuning: cfg.PTuning}))
+		key := counterKey(cfg)
 		if counters[key] == nil {
 			counters[key] = newTokenCounter(cfg)
 		}
-		plans = append(plans, &methodPlan{name: name, cfg: cfg, recipe: r, settings: settingsOf(cfg), tokens: counters[key]})
+		plans = append(plans, &methodPlan{name: name, cfg: cfg, recipe: r, settings: settingsOf(cfg), tokens: counters[key],
+			notApplicable: notApplicable(task, name)})
 	}
 	return plans, nil
 }
@@ -361,15 +425,6 @@ func ParseMethods(list []string) ([]string, error) {
 	return uniq, nil
 }
 
-// rankMetric is the metric methods are ranked by: metric_for_best unless
-// that is the loss, which ranks by accuracy.
-func rankMetric(m string) string {
-	if m == "macro_f1" {
-		return m
-	}
-	return "accuracy"
-}
-
 // markerName marks a folder as a comparison folder (so --overwrite may
 // replace it).
 const markerName = ResultsFile
@@ -393,6 +448,10 @@ func prepareOut(dir string, overwrite bool) error {
 // writeReports writes results.json, report.md and report.html.
 func writeReports(rep *Report, wall time.Duration) error {
 	rep.WallSeconds = wall.Seconds()
+	rep.Ranking = nil
+	for _, m := range rep.Rank() {
+		rep.Ranking = append(rep.Ranking, m.Method)
+	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/gotune/gotune/internal/testmodel"
 	"github.com/gotune/gotune/methods"
 	"github.com/gotune/gotune/runlog"
+	"github.com/gotune/gotune/tokenizer/spm"
 )
 
 // childEnv makes the test binary act as `gotune train --config FILE`, so
@@ -428,14 +430,22 @@ func TestParseMethodsAndSets(t *testing.T) {
 }
 
 func TestRecipes(t *testing.T) {
-	for _, m := range methods.Names() {
-		r := RecipeFor(m)
-		if r.LR <= 0 || r.Epochs < 1 || r.Source == "" {
-			t.Errorf("%s: recipe %+v", m, r)
+	for _, task := range []string{gotune.TaskClassify, gotune.TaskCausalLM} {
+		for _, m := range methods.Names() {
+			r := RecipeFor(task, m)
+			if r.LR <= 0 || r.Epochs < 1 || r.Source == "" {
+				t.Errorf("%s %s: recipe %+v", task, m, r)
+			}
+			if d := methods.DefaultsFor(m); d != methods.DefaultsFor("full") && (d.LR != r.LR || d.Epochs != r.Epochs) {
+				t.Errorf("%s %s: recipe %+v ignores the method's own defaults %+v", task, m, r, d)
+			}
 		}
-		if d := methods.DefaultsFor(m); d != methods.DefaultsFor("full") && (d.LR != r.LR || d.Epochs != r.Epochs) {
-			t.Errorf("%s: recipe %+v ignores the method's own defaults %+v", m, r, d)
-		}
+	}
+	if c, l := RecipeFor(gotune.TaskClassify, "lora"), RecipeFor(gotune.TaskCausalLM, "lora"); c == l || !strings.Contains(l.Source, "alpaca-lora") {
+		t.Errorf("lora recipes: classify %+v, causal-lm %+v; want alpaca-lora's for causal-lm", c, l)
+	}
+	if r := RecipeFor("", "lora"); r != RecipeFor(gotune.TaskClassify, "lora") {
+		t.Errorf(`task "" gives %+v, not the classify recipe`, r)
 	}
 }
 
@@ -575,5 +585,271 @@ func TestInterrupted(t *testing.T) {
 	md := readFile(t, filepath.Join(o.Base.Out, MarkdownFile))
 	if !strings.Contains(md, "**Interrupted**") || !strings.Contains(md, "lora is out: it did not run (the comparison was interrupted)") || rep.Recommendation.Method != "feature" {
 		t.Errorf("report after the interruption:\n%s", md)
+	}
+}
+
+// lmData writes prompt/completion records (four prompts, each with its own
+// completion) as train.jsonl and eval.jsonl and returns their paths and
+// the training records.
+func lmData(t *testing.T, nTrain, nEval int) (train, eval string, recs []map[string]any) {
+	t.Helper()
+	answers := []string{"hi!", "yes.", "no way", "ok"}
+	mk := func(n int) []map[string]any {
+		var out []map[string]any
+		for i := range n {
+			out = append(out, map[string]any{"prompt": fmt.Sprintf("Q%d", i%4), "completion": answers[i%4]})
+		}
+		return out
+	}
+	dir := t.TempDir()
+	train, eval = filepath.Join(dir, "train.jsonl"), filepath.Join(dir, "eval.jsonl")
+	recs = mk(nTrain)
+	if err := testmodel.WriteJSONL(train, recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := testmodel.WriteJSONL(eval, mk(nEval)); err != nil {
+		t.Fatal(err)
+	}
+	return train, eval, recs
+}
+
+// lmTokens is the test's own count of the tokens of prompt/completion
+// records under template none: BOS, the prompt's and the completion's
+// SentencePiece pieces, EOS, cut to maxLen.
+func lmTokens(t *testing.T, model string, recs []map[string]any, maxLen int) int {
+	t.Helper()
+	tok, err := spm.LoadModelFile(filepath.Join(model, "tokenizer.model"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		n += min(1+len(tok.Encode(r["prompt"].(string)))+len(tok.Encode(r["completion"].(string)))+1, maxLen)
+	}
+	return n
+}
+
+// TestCompareCausalLM compares methods on a tiny random decoder with
+// prompt/completion data in child processes: the task is causal-lm, the
+// feature head and an augmented variant are skipped (not failed), every
+// loss and perplexity in the report is the runs' own (eval.json,
+// metrics.jsonl), the ranking puts the lowest loss first, and the reports
+// say lower is better.
+func TestCompareCausalLM(t *testing.T) {
+	o := DefaultOptions()
+	o.Base.Model = testmodel.NewDecoder(t)
+	var recs []map[string]any
+	o.Base.Train, o.Base.Eval, recs = lmData(t, 16, 8)
+	o.Base.Out = filepath.Join(t.TempDir(), "cmp")
+	o.Base.BatchSize, o.Base.MaxLen, o.Base.Epochs, o.Seeds = 8, 32, 2, 2
+	o.Methods = []string{"full", "lora", "feature", "lora+eda"}
+	o.Set = []string{"full:lr=1e-2", "lora:lr=3e-2", "lora:lora.targets=[all-linear]"}
+	o.Runner = testChild(t)
+	var log strings.Builder
+	rep, err := Run(context.Background(), o, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	out := o.Base.Out
+	md := readFile(t, filepath.Join(out, MarkdownFile))
+	var saved Report
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, ResultsFile))), &saved); err != nil {
+		t.Fatal(err)
+	}
+	if saved.Task != gotune.TaskCausalLM || saved.Metric != "loss" || !saved.LowerIsBetter {
+		t.Fatalf("results.json: task %q, metric %q, lower is better %v; want causal-lm, loss, true", saved.Task, saved.Metric, saved.LowerIsBetter)
+	}
+	means := map[string]float64{}
+	for _, m := range saved.Methods {
+		if m.Method == "feature" || m.Method == "lora+eda" {
+			if m.Status != StatusSkipped || m.Skipped == "" || len(m.Runs) != 0 || m.Error != "" {
+				t.Errorf("%s: status %q, skipped %q, error %q, %d runs; want skipped with a reason and no run", m.Method, m.Status, m.Skipped, m.Error, len(m.Runs))
+			}
+			if _, err := os.Stat(filepath.Join(out, m.Method)); err == nil {
+				t.Errorf("%s was skipped but has a folder", m.Method)
+			}
+			if !strings.Contains(log.String(), "skipping "+m.Method+": it does not apply to causal-lm") || !strings.Contains(md, "**"+m.Method+"** skipped: it does not apply to causal-lm") {
+				t.Errorf("%s: the skip is not explained in the console and report.md:\n%s", m.Method, log.String())
+			}
+			if row := mdRowOf(t, md, m.Method); !strings.HasSuffix(row, "| skipped |") {
+				t.Errorf("report.md row of %s: %s", m.Method, row)
+			}
+			continue
+		}
+		if m.Status != StatusOK || len(m.Runs) != 2 {
+			t.Fatalf("%s: status %s with %d runs (%s)\n%s", m.Method, m.Status, len(m.Runs), m.Error, log.String())
+		}
+		var losses, ppls []float64
+		for _, r := range m.Runs {
+			ev := readEval(t, r.Dir)
+			if ev["task"] != gotune.TaskCausalLM || ev["metric_for_best"] != "loss" {
+				t.Errorf("%s seed %d: eval.json task %v, metric_for_best %v", m.Method, r.Seed, ev["task"], ev["metric_for_best"])
+			}
+			loss, ppl := ev["eval_loss"].(float64), ev["eval_perplexity"].(float64)
+			if r.Eval["loss"] != loss || r.Eval["perplexity"] != ppl {
+				t.Errorf("%s seed %d: results.json loss %v, perplexity %v; eval.json %v, %v", m.Method, r.Seed, r.Eval["loss"], r.Eval["perplexity"], loss, ppl)
+			}
+			losses, ppls = append(losses, loss), append(ppls, ppl)
+			recsM, err := runlog.ReadMetrics(filepath.Join(r.Dir, gotune.MetricsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var evals []float64
+			for _, rec := range recsM {
+				if rec["kind"] == "eval" {
+					evals = append(evals, rec["eval_loss"].(float64))
+				}
+			}
+			if len(evals) != len(r.Curve) || len(evals) != o.Base.Epochs || slices.Min(evals) != loss {
+				t.Errorf("%s seed %d: curve %v, metrics.jsonl eval losses %v, kept %v", m.Method, r.Seed, r.Curve, evals, loss)
+			}
+			for k := range min(len(evals), len(r.Curve)) {
+				if r.Curve[k].Value != evals[k] {
+					t.Errorf("%s seed %d: curve point %d = %v, metrics.jsonl %v", m.Method, r.Seed, k, r.Curve[k].Value, evals[k])
+				}
+			}
+			// 16 examples, 2 epochs: every example twice.
+			if want := int64(o.Base.Epochs * lmTokens(t, o.Base.Model, recs, o.Base.MaxLen)); r.Tokens != want || r.TokensPerSecond <= 0 {
+				t.Errorf("%s seed %d: %d tokens (%v/s), want %d", m.Method, r.Seed, r.Tokens, r.TokensPerSecond, want)
+			}
+		}
+		mean, sd := meanSD(losses)
+		pmean, psd := meanSD(ppls)
+		means[m.Method] = mean
+		if m.Metric.Mean != m.Loss.Mean || math.Abs(m.Loss.Mean-mean) > 1e-12 || math.Abs(m.Perplexity.Mean-pmean) > 1e-9 {
+			t.Errorf("%s: metric %+v, loss %+v, perplexity %+v; eval.json gives loss %v, perplexity %v", m.Method, m.Metric, m.Loss, m.Perplexity, mean, pmean)
+		}
+		row := mdRowOf(t, md, m.Method)
+		for _, want := range []string{fmt.Sprintf("%.4f ± %.4f", mean, sd), fmt.Sprintf("%.4f ± %.4f", pmean, psd)} {
+			if !strings.Contains(row, want) {
+				t.Errorf("report.md row of %s lacks %q (from eval.json): %s", m.Method, want, row)
+			}
+		}
+	}
+	best, other := "full", "lora"
+	if means["lora"] < means["full"] {
+		best, other = "lora", "full"
+	}
+	if strings.Join(saved.Ranking, ",") != best+","+other {
+		t.Errorf("ranking %v; eval.json losses %v put %s first", saved.Ranking, means, best)
+	}
+	if row := mdRowOf(t, md, best); !strings.Contains(row, "| **"+fmt.Sprintf("%.4f", means[best])) {
+		t.Errorf("the lowest loss is not marked best: %s", row)
+	}
+	if row := mdRowOf(t, md, other); strings.Contains(row, "**") {
+		t.Errorf("a higher loss is marked best: %s", row)
+	}
+	for _, want := range []string{"Compared by **eval loss (lower is better)**", "| eval loss (lower is better) | perplexity |",
+		"Ranking by mean eval loss (lower is better): 1. " + best} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	rec := rep.Recommendation
+	if rec.Method != "full" && rec.Method != "lora" {
+		t.Errorf("recommended %q", rec.Method)
+	}
+	if text := rec.Text(); !strings.Contains(text, "lower is better") || !strings.Contains(text, "best (lowest) eval loss among the rest: "+best) ||
+		!strings.Contains(text, "feature is not compared") {
+		t.Errorf("recommendation:\n%s", text)
+	}
+	page := readFile(t, filepath.Join(out, HTMLFile))
+	checkHTML(t, page, 6)
+	if !strings.Contains(page, ">eval loss (lower is better)</text>") || strings.Contains(page, "accuracy") {
+		t.Errorf("report.html: the plots' axis should read eval loss (lower is better), and nothing accuracy")
+	}
+}
+
+// TestRecommendLowerIsBetter ranks and recommends by a loss: the lowest
+// mean wins, ties within the spread go to the cheaper method, and a
+// better loss that breaks a constraint is named as the trade-off.
+func TestRecommendLowerIsBetter(t *testing.T) {
+	lossReport := func(c Constraints, fullLoss float64) *Report {
+		rep := fakeReport(c)
+		rep.Task, rep.Metric, rep.LowerIsBetter = gotune.TaskCausalLM, "loss", true
+		for i, loss := range []float64{fullLoss, 2.60, 2.115, 2.40} { // full, freeze, lora, adapter
+			m := rep.Methods[i]
+			m.Metric, m.Loss, m.Accuracy = Stat{Mean: loss, SD: 0.01, N: 3}, Stat{Mean: loss, SD: 0.01, N: 3}, Stat{}
+			m.Perplexity = Stat{Mean: math.Exp(loss), N: 3}
+		}
+		return rep
+	}
+	for _, tc := range []struct {
+		name     string
+		c        Constraints
+		fullLoss float64
+		want     string
+		says     []string
+		ranking  string
+	}{
+		{"clear winner has the lowest loss", Constraints{}, 1.50, "full", []string{"best (lowest) eval loss among the rest: full 1.5000", "recommend full: the lowest eval loss (1.5000 ± 0.0100, perplexity 4.4817"}, "full,lora,adapter,freeze"},
+		{"tie goes to the smaller artefact", Constraints{}, 2.11, "lora", []string{"best (lowest) eval loss among the rest: full 2.1100", "as good as full within noise"}, "full,lora,adapter,freeze"},
+		{"constraint names the trade-off", Constraints{MaxArtifact: 2 << 20}, 1.50, "lora", []string{"trade-off: full had a lower eval loss (1.5000 ± 0.0100) but breaks a constraint"}, "full,lora,adapter,freeze"},
+	} {
+		rep := lossReport(tc.c, tc.fullLoss)
+		rec := Recommend(rep)
+		text := rec.Text()
+		if rec.Method != tc.want {
+			t.Errorf("%s: recommended %q, want %q\n%s", tc.name, rec.Method, tc.want, text)
+		}
+		for _, s := range append(tc.says, "lower is better") {
+			if !strings.Contains(text, s) {
+				t.Errorf("%s: reasoning lacks %q:\n%s", tc.name, s, text)
+			}
+		}
+		var got []string
+		for _, m := range rep.Rank() {
+			got = append(got, m.Method)
+		}
+		if strings.Join(got, ",") != tc.ranking {
+			t.Errorf("%s: ranking %v, want %s", tc.name, got, tc.ranking)
+		}
+		rep.Recommendation = rec
+		md := Markdown(rep)
+		if !strings.Contains(md, "| eval loss (lower is better) | perplexity |") || !strings.Contains(md, "| full | **"+fmt.Sprintf("%.4f", tc.fullLoss)) {
+			t.Errorf("%s: report.md results table:\n%s", tc.name, md)
+		}
+		checkHTML(t, HTML(rep), 6)
+	}
+}
+
+// TestCompareCausalLMBudget plans a budget over causal-LM runs: a skipped
+// method gets no probe and no share, and the probe times a method that
+// applies in causal-LM batches (16 examples in batches of 8: 2 steps an
+// epoch), whose real runs then do what the plan says.
+func TestCompareCausalLMBudget(t *testing.T) {
+	o := DefaultOptions()
+	o.Base.Model = testmodel.NewDecoder(t)
+	o.Base.Train, o.Base.Eval, _ = lmData(t, 16, 8)
+	o.Base.Out = filepath.Join(t.TempDir(), "cmp")
+	o.Base.BatchSize, o.Base.MaxLen, o.Base.Epochs, o.Seeds = 8, 32, 50, 1 // 100 steps a run
+	o.Methods = []string{"feature", "full"}
+	o.Budget = 1500 * time.Millisecond
+	o.Runner = testChild(t)
+	var log strings.Builder
+	rep, err := Run(context.Background(), o, &log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	bp := rep.Budget
+	if bp == nil || len(bp.Methods) != 1 || bp.Methods[0].Method != "full" {
+		t.Fatalf("budget plan %+v; want one line, full's", bp)
+	}
+	l := bp.Methods[0]
+	if l.Failed != "" || l.Cost.StepsPerEpoch != 2 || l.WantSteps != 100 || l.Steps >= l.WantSteps || l.Cut == "" || l.Cost.Step <= 0 {
+		t.Errorf("full: plan %+v; want 2 steps an epoch, 100 wanted, a cut", l)
+	}
+	if _, err := os.Stat(filepath.Join(o.Base.Out, "feature")); err == nil {
+		t.Error("the skipped feature method was probed")
+	}
+	full := findMethod(rep, "full")
+	if full.Status != StatusOK || len(full.Runs) != 1 {
+		t.Fatalf("full: %s, %d runs (%s)", full.Status, len(full.Runs), full.Error)
+	}
+	if ev := readEval(t, full.Runs[0].Dir); int(ev["steps"].(float64)) != l.Steps {
+		t.Errorf("full ran %v steps, plan %d", ev["steps"], l.Steps)
+	}
+	if findMethod(rep, "feature").Status != StatusSkipped {
+		t.Errorf("feature: %+v", findMethod(rep, "feature"))
 	}
 }

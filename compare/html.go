@@ -12,7 +12,7 @@ const style = `body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,san
 h1{font-size:22px}h2{font-size:18px;margin-top:28px;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:4px 8px;text-align:right;white-space:nowrap}
 th{background:#f4f4f4}td.l,th.l{text-align:left}td.err{text-align:left;white-space:normal;color:#a00}
-.note{color:#555;font-size:12px;max-width:1000px}.rec{font-size:16px}.ok{color:#2a7a2a}.failed{color:#a00}.partial{color:#a60}
+.note{color:#555;font-size:12px;max-width:1000px}.rec{font-size:16px}.ok{color:#2a7a2a}.failed{color:#a00}.partial{color:#a60}.skipped{color:#777}
 .plots{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}
 svg.plot{border:1px solid #e4e4e4;background:#fff}svg text{font-family:system-ui,sans-serif;fill:#333}
 .ptitle{font-size:13px;font-weight:600}.tick{font-size:11px}.label{font-size:12px}.pt{font-size:11px}
@@ -30,7 +30,8 @@ func HTML(rep *Report) string {
 	if rep.Eval != "" {
 		p("; evaluation data <code>%s</code>", esc(rep.Eval))
 	}
-	p(".<br/>Compared by <b>%s</b>, seeds %s; runs: %s; total wall time %s.", esc(rep.Metric), esc(joinSeeds(rep.Seeds)), esc(rep.Runner), esc(fmtSeconds(rep.WallSeconds)))
+	p(".<br/>Task <b>%s</b> (%s). Compared by <b>%s</b>, seeds %s; runs: %s; total wall time %s.", esc(rep.Task), esc(rep.TaskReason),
+		esc(rep.metricLabel()), esc(joinSeeds(rep.Seeds)), esc(rep.Runner), esc(fmtSeconds(rep.WallSeconds)))
 	if rep.Interrupted {
 		p(" <b>Interrupted</b>: the tables cover the runs that finished.")
 	}
@@ -54,28 +55,40 @@ func HTML(rep *Report) string {
 	}
 
 	p("<h2>Results</h2>\n<table>\n<tr>")
-	for i, c := range header().cells() {
+	for i, c := range rep.header().cells(nil) {
 		p("<th%s>%s</th>", leftIf(i == 0), esc(c))
 	}
 	p("</tr>\n")
 	for _, m := range rep.Methods {
 		p("<tr>")
-		cells := rowOf(m).cells()
+		r := rep.rowOf(m)
+		best := r.best
+		r.best = false // the cell is escaped first, then marked
+		cells := r.cells(nil)
 		for i, c := range cells {
-			cls := ""
+			cls, cell := "", esc(c)
 			switch {
 			case i == 0:
 				cls = ` class="l"`
 			case i == len(cells)-1:
 				cls = fmt.Sprintf(` class="l %s"`, esc(m.Status))
+			case best && i == 1+r.bestCol:
+				cell = "<b>" + cell + "</b>"
 			}
-			p("<td%s>%s</td>", cls, esc(c))
+			p("<td%s>%s</td>", cls, cell)
 		}
 		p("</tr>\n")
 	}
-	p("</table>\n<p class=\"note\">%s</p>\n", esc(columnNotes))
+	p("</table>\n")
+	if r := rep.rankingText(); r != "" {
+		p("<p>Ranking by mean %s: %s (the best in bold above).</p>\n", esc(rep.metricLabel()), esc(r))
+	}
+	p("<p class=\"note\">%s</p>\n", esc(rep.columnNotes()))
 	for _, m := range rep.Methods {
-		if m.Error != "" {
+		switch {
+		case m.Skipped != "":
+			p("<p class=\"skipped\"><b>%s</b> skipped: it %s</p>\n", esc(m.Method), esc(m.Skipped))
+		case m.Error != "":
 			p("<p class=\"failed\"><b>%s</b> %s: %s</p>\n", esc(m.Method), esc(m.Status), esc(m.Error))
 		}
 	}
@@ -110,6 +123,9 @@ func HTML(rep *Report) string {
 
 	p("<h2>Settings</h2>\n<table>\n<tr><th class=\"l\">method</th><th>lr</th><th>epochs</th><th>max steps</th><th class=\"l\">method settings</th><th class=\"l\">lr and epochs from</th></tr>\n")
 	for _, m := range rep.Methods {
+		if m.Status == StatusSkipped {
+			continue // never run: its settings would mislead
+		}
 		ms := "—"
 		if m.MaxSteps > 0 {
 			ms = fmt.Sprint(m.MaxSteps)
@@ -118,16 +134,25 @@ func HTML(rep *Report) string {
 	}
 	p("</table>\n")
 
-	p("<h2>Runs</h2>\n<table>\n<tr><th class=\"l\">method</th><th>seed</th><th>accuracy</th><th>macro-F1</th><th>steps</th><th>best step</th><th>wall</th><th>time / step</th><th>peak memory</th><th>artefact</th><th class=\"l\">run folder</th></tr>\n")
+	p("<h2>Runs</h2>\n<table>\n<tr>")
+	head := rep.runHeader()
+	for i, h := range head {
+		p("<th%s>%s</th>", leftIf(i == 0 || i == len(head)-1), esc(h))
+	}
+	p("</tr>\n")
 	for _, m := range rep.Methods {
 		for _, r := range m.Runs {
 			dir := relTo(rep.Out, r.Dir)
 			if r.Error != "" {
-				p("<tr><td class=\"l\">%s</td><td>%d</td><td colspan=\"8\" class=\"err\">failed: %s</td><td class=\"l\">%s</td></tr>\n", esc(m.Method), r.Seed, esc(r.Error), esc(dir))
+				p("<tr><td class=\"l\">%s</td><td>%d</td><td colspan=\"%d\" class=\"err\">failed: %s</td><td class=\"l\">%s</td></tr>\n", esc(m.Method), r.Seed, len(head)-3, esc(r.Error), esc(dir))
 				continue
 			}
-			p("<tr><td class=\"l\">%s</td><td>%d</td><td>%.4f</td><td>%.4f</td><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"l\"><a href=\"%s/\">%s</a></td></tr>\n",
-				esc(m.Method), r.Seed, r.Eval["accuracy"], r.Eval["macro_f1"], r.Steps, r.BestStep, esc(fmtSeconds(r.WallSeconds)), esc(fmtStepTime(r.StepSeconds)),
+			p("<tr><td class=\"l\">%s</td><td>%d</td>", esc(m.Method), r.Seed)
+			for _, c := range rep.runMetricCells(r) {
+				p("<td>%s</td>", esc(c))
+			}
+			p("<td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td class=\"l\"><a href=\"%s/\">%s</a></td></tr>\n",
+				r.Steps, r.BestStep, esc(fmtSeconds(r.WallSeconds)), esc(fmtStepTime(r.StepSeconds)),
 				esc(runlog.FormatBytes(r.PeakRSS)), esc(runlog.FormatBytes(r.ArtifactBytes)), esc(dir), esc(dir))
 		}
 	}
@@ -152,7 +177,7 @@ func leftIf(ok bool) string {
 
 // plots are the report's SVG figures.
 func plots(rep *Report) []string {
-	metric := rep.Metric
+	metric, label := rep.metricName(), rep.metricLabel()
 	var byPct, byTime []scatterPoint
 	var mem, art []bar
 	var curves, losses []series
@@ -184,12 +209,12 @@ func plots(rep *Report) []string {
 	}
 	bytesTick := func(v float64) string { return runlog.FormatBytes(int64(v)) }
 	return []string{
-		scatterSVG(fmt.Sprintf("%s vs trainable parameters (mean ± sd)", metric), "trainable parameters, % of the model (log scale)", metric, byPct, true,
+		scatterSVG(fmt.Sprintf("%s vs trainable parameters (mean ± sd)", metric), "trainable parameters, % of the model (log scale)", label, byPct, true,
 			func(v float64) string { return fmtTick(v) + "%" }),
-		scatterSVG(fmt.Sprintf("%s vs wall time per run (mean ± sd)", metric), "wall time per run, seconds", metric, byTime, false, fmtTick),
+		scatterSVG(fmt.Sprintf("%s vs wall time per run (mean ± sd)", metric), "wall time per run, seconds", label, byTime, false, fmtTick),
 		barsSVG("Peak memory per method (largest seed)", "peak resident memory", mem, bytesTick),
 		barsSVG("Artefact size per method (saved model folder)", "size on disk", art, bytesTick),
-		linesSVG(fmt.Sprintf("Learning curves: evaluation %s (one line per seed)", metric), "epoch", metric, curves),
+		linesSVG(fmt.Sprintf("Learning curves: evaluation %s (one line per seed)", strings.TrimPrefix(metric, "eval ")), "epoch", label, curves),
 		linesSVG("Training loss (one line per seed)", "epoch", "loss", losses),
 	}
 }

@@ -3,6 +3,7 @@ package compare
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -13,23 +14,49 @@ import (
 // row is one method's table cells, shared by the Markdown, HTML and
 // terminal tables.
 type row struct {
-	method, acc, f1, trainable, pct, artefact, peak, wall, step, tps, status string
+	method string
+	// metrics are the task's metric cells (Report.metricColumns).
+	metrics                                                 []string
+	trainable, pct, artefact, peak, wall, step, tps, status string
+	// best marks the method ranked first; bestCol is the column of the
+	// ranking metric within metrics.
+	best    bool
+	bestCol int
 }
 
 // header returns the column titles of the results table.
-func header() row {
-	return row{"method", "accuracy", "macro-F1", "trainable params", "trainable %", "artefact", "peak memory", "wall / run", "time / step", "tokens/s", "status"}
+func (rep *Report) header() row {
+	r := row{method: "method", trainable: "trainable params", pct: "trainable %", artefact: "artefact", peak: "peak memory",
+		wall: "wall / run", step: "time / step", tps: "tokens/s", status: "status"}
+	for _, c := range rep.metricColumns() {
+		r.metrics = append(r.metrics, c.title)
+	}
+	return r
 }
 
-func rowOf(m *MethodResult) row {
-	r := row{method: m.Method, status: m.Status, acc: "—", f1: "—", trainable: "—", pct: "—", artefact: "—", peak: "—", wall: "—", step: "—", tps: "—"}
+// rowOf is a method's row of the results table.
+func (rep *Report) rowOf(m *MethodResult) row {
+	r := row{method: m.Method, status: m.Status, trainable: "—", pct: "—", artefact: "—", peak: "—", wall: "—", step: "—", tps: "—"}
+	for i, c := range rep.metricColumns() {
+		r.metrics = append(r.metrics, "—")
+		if c.key == rep.Metric {
+			r.bestCol = i
+		}
+	}
 	if m.Status == StatusPartial {
 		r.status = fmt.Sprintf("partial (%d of %d seeds)", m.Metric.N, len(m.Runs))
 	}
 	if !m.OK() {
 		return r
 	}
-	r.acc, r.f1 = fmtStat(m.Accuracy), fmtStat(m.MacroF1)
+	for i, c := range rep.metricColumns() {
+		if st := m.stat(c.key); st != nil {
+			r.metrics[i] = fmtStat(*st)
+		}
+	}
+	if ranked := rep.Rank(); len(ranked) > 1 && ranked[0] == m {
+		r.best = true
+	}
 	r.trainable, r.pct = thousands(m.TrainableParams), fmt.Sprintf("%.2f%%", m.TrainablePercent)
 	r.artefact, r.peak = runlog.FormatBytes(m.ArtifactBytes), runlog.FormatBytes(m.PeakRSS)
 	r.wall = fmtSeconds(m.WallSeconds.Mean)
@@ -40,9 +67,19 @@ func rowOf(m *MethodResult) row {
 	return r
 }
 
-func (r row) cells() []string {
-	return []string{r.method, r.acc, r.f1, r.trainable, r.pct, r.artefact, r.peak, r.wall, r.step, r.tps, r.status}
+// cells are the row's cells in column order; mark, when not nil, decorates
+// the ranking metric's cell of the best method.
+func (r row) cells(mark func(string) string) []string {
+	ms := slices.Clone(r.metrics)
+	if r.best && mark != nil {
+		ms[r.bestCol] = mark(ms[r.bestCol])
+	}
+	out := append([]string{r.method}, ms...)
+	return append(out, r.trainable, r.pct, r.artefact, r.peak, r.wall, r.step, r.tps, r.status)
 }
+
+// mdBold marks a Markdown cell as the best.
+func mdBold(s string) string { return "**" + s + "**" }
 
 // fmtStepTime formats a step time in milliseconds or seconds.
 func fmtStepTime(s float64) string {
@@ -56,9 +93,9 @@ func fmtStepTime(s float64) string {
 func formatTable(rep *Report) string {
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header().cells(), "\t"))
+	fmt.Fprintln(tw, strings.Join(rep.header().cells(nil), "\t"))
 	for _, m := range rep.Methods {
-		fmt.Fprintln(tw, strings.Join(rowOf(m).cells(), "\t"))
+		fmt.Fprintln(tw, strings.Join(rep.rowOf(m).cells(func(s string) string { return s + " *" }), "\t"))
 	}
 	tw.Flush()
 	return b.String()
@@ -95,20 +132,26 @@ func Markdown(rep *Report) string {
 	if rep.Eval != "" {
 		p("; evaluation data `%s`", rep.Eval)
 	}
-	p(".  \nCompared by **%s**, seeds %s, runs: %s; total wall time %s.", rep.Metric, joinSeeds(rep.Seeds), rep.Runner, fmtSeconds(rep.WallSeconds))
+	p(".  \nTask **%s** (%s). Compared by **%s**, seeds %s, runs: %s; total wall time %s.", rep.Task, rep.TaskReason, rep.metricLabel(), joinSeeds(rep.Seeds), rep.Runner, fmtSeconds(rep.WallSeconds))
 	if rep.Interrupted {
 		p(" **Interrupted**: the table covers the runs that finished.")
 	}
 	p(" The HTML version with plots is [report.html](report.html).\n\n")
 
 	p("## Results\n\n")
-	mdHeader(&b, header().cells()...)
+	mdHeader(&b, rep.header().cells(nil)...)
 	for _, m := range rep.Methods {
-		mdRow(&b, rowOf(m).cells()...)
+		mdRow(&b, rep.rowOf(m).cells(mdBold)...)
 	}
-	p("\n%s\n\n", columnNotes)
+	if r := rep.rankingText(); r != "" {
+		p("\nRanking by mean %s: %s (the best in bold above).\n", rep.metricLabel(), r)
+	}
+	p("\n%s\n\n", rep.columnNotes())
 	for _, m := range rep.Methods {
-		if m.Error != "" {
+		switch {
+		case m.Skipped != "":
+			p("- **%s** skipped: it %s\n", m.Method, mdCell(m.Skipped))
+		case m.Error != "":
 			p("- **%s** %s: %s\n", m.Method, m.Status, mdCell(m.Error))
 		}
 	}
@@ -153,6 +196,9 @@ func Markdown(rep *Report) string {
 	p("\n## Settings\n\n")
 	mdHeader(&b, "method", "lr", "epochs", "max steps", "method settings", "lr and epochs from")
 	for _, m := range rep.Methods {
+		if m.Status == StatusSkipped {
+			continue // never run: its settings would mislead
+		}
 		ms := "—"
 		if m.MaxSteps > 0 {
 			ms = fmt.Sprint(m.MaxSteps)
@@ -161,17 +207,18 @@ func Markdown(rep *Report) string {
 	}
 
 	p("\n## Runs\n\n")
-	mdHeader(&b, "method", "seed", "accuracy", "macro-F1", "steps", "best step", "wall", "time / step", "peak memory", "artefact", "run folder")
+	mdHeader(&b, rep.runHeader()...)
 	for _, m := range rep.Methods {
 		for _, r := range m.Runs {
 			dir := relTo(rep.Out, r.Dir)
 			if r.Error != "" {
-				mdRow(&b, m.Method, fmt.Sprint(r.Seed), "failed: "+r.Error, "", "", "", fmtSeconds(r.WallSeconds), "", runlog.FormatBytes(r.PeakRSS), "", dir)
+				cells := append([]string{m.Method, fmt.Sprint(r.Seed), "failed: " + r.Error}, make([]string, len(rep.metricColumns())-1)...)
+				mdRow(&b, append(cells, "", "", fmtSeconds(r.WallSeconds), "", runlog.FormatBytes(r.PeakRSS), "", dir)...)
 				continue
 			}
-			mdRow(&b, m.Method, fmt.Sprint(r.Seed), fmt.Sprintf("%.4f", r.Eval["accuracy"]), fmt.Sprintf("%.4f", r.Eval["macro_f1"]),
-				fmt.Sprint(r.Steps), fmt.Sprint(r.BestStep), fmtSeconds(r.WallSeconds), fmtStepTime(r.StepSeconds),
-				runlog.FormatBytes(r.PeakRSS), runlog.FormatBytes(r.ArtifactBytes), fmt.Sprintf("[%s](%s)", dir, dir))
+			cells := append([]string{m.Method, fmt.Sprint(r.Seed)}, rep.runMetricCells(r)...)
+			mdRow(&b, append(cells, fmt.Sprint(r.Steps), fmt.Sprint(r.BestStep), fmtSeconds(r.WallSeconds), fmtStepTime(r.StepSeconds),
+				runlog.FormatBytes(r.PeakRSS), runlog.FormatBytes(r.ArtifactBytes), fmt.Sprintf("[%s](%s)", dir, dir))...)
 		}
 	}
 	p("\nEach run folder holds the whole story: `config.yaml`, `command.txt`, `%s`, `%s`, `%s` and the saved `%s/`; the run's output is `<folder>.log` beside it. Reproduce a run with:\n\n```sh\n", gotune.MetricsFile, gotune.PlotFile, gotune.EvalFile, gotune.ModelDirName)
@@ -186,13 +233,41 @@ func Markdown(rep *Report) string {
 	return b.String()
 }
 
+// runHeader are the column titles of the per-run table.
+func (rep *Report) runHeader() []string {
+	h := []string{"method", "seed"}
+	for _, c := range rep.metricColumns() {
+		h = append(h, c.title)
+	}
+	return append(h, "steps", "best step", "wall", "time / step", "peak memory", "artefact", "run folder")
+}
+
+// runMetricCells are a run's task metrics, from its eval.json.
+func (rep *Report) runMetricCells(r *RunResult) []string {
+	var out []string
+	for _, k := range rep.metricKeys() {
+		out = append(out, fmt.Sprintf("%.4f", r.Eval[k]))
+	}
+	return out
+}
+
 // columnNotes explains the table's columns.
-const columnNotes = `Metrics are the kept (best) evaluation of each run, mean ± standard deviation over seeds. ` +
-	`Trainable % is trainable over all parameters of the trained model. Artefact is the size of the saved model folder ` +
-	`(what a deployment stores per task). Peak memory is the largest peak resident memory of the seeds' runs. ` +
-	`Wall / run is a run from start to exit (loading, compiling, training, evaluating, saving). Time / step is the ` +
-	`training steps' own time (metrics.jsonl's epoch records) per optimizer step. Tokens/s is the non-pad input tokens ` +
-	`the steps covered (from the tokenised training data, special tokens included) per second of training steps.`
+func (rep *Report) columnNotes() string {
+	metrics := `Metrics are the kept (best) evaluation of each run, mean ± standard deviation over seeds. `
+	tokens := `Tokens/s is the non-pad input tokens the steps covered (from the tokenised training data, special tokens included) per second of training steps.`
+	if rep.Task == gotune.TaskCausalLM {
+		metrics = `Eval loss is the mean token loss over the evaluation tokens that carry loss (the responses and their EOS, ` +
+			`unless the runs train on prompts too), each run's kept (lowest-loss) evaluation as its eval.json records it (eval_loss); ` +
+			`perplexity is exp(loss) of the same evaluation (eval_perplexity). Both are the mean ± standard deviation over seeds ` +
+			`(the perplexity column averages the runs' perplexities); lower is better. `
+		tokens = `Tokens/s is the non-pad tokens the steps covered — prompt and response, BOS and EOS included, as the runs' ` +
+			`template, max_len and packing encode the training data — per second of training steps.`
+	}
+	return metrics + `Trainable % is trainable over all parameters of the trained model. Artefact is the size of the saved model folder ` +
+		`(what a deployment stores per task). Peak memory is the largest peak resident memory of the seeds' runs. ` +
+		`Wall / run is a run from start to exit (loading, compiling, training, evaluating, saving). Time / step is the ` +
+		`training steps' own time (metrics.jsonl's epoch records) per optimizer step. ` + tokens
+}
 
 func constraintText(c Constraints) string {
 	var parts []string

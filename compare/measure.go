@@ -10,11 +10,7 @@ import (
 	"strings"
 
 	"github.com/gotune/gotune"
-	"github.com/gotune/gotune/checkpoint"
-	"github.com/gotune/gotune/data"
-	"github.com/gotune/gotune/methods"
 	"github.com/gotune/gotune/runlog"
-	"github.com/gotune/gotune/tokenizer"
 )
 
 // RunResult is one run (one method, one seed), as read back from its run
@@ -27,7 +23,9 @@ type RunResult struct {
 	Command string `json:"command,omitempty"`
 	// Error is why the run failed ("" if it did not).
 	Error string `json:"error,omitempty"`
-	// Eval are the kept model's evaluation metrics (eval.json's eval_*).
+	// Eval are the kept model's evaluation metrics (eval.json's eval_*:
+	// accuracy, macro_f1 and loss for classify; loss, perplexity and tokens
+	// for causal-lm).
 	Eval map[string]float64 `json:"eval,omitempty"`
 	// BestStep and Steps are eval.json's best_step and steps.
 	BestStep int `json:"best_step"`
@@ -78,9 +76,11 @@ type evalSummary struct {
 	TotalParams     int64   `json:"total_params"`
 	TrainSeconds    float64 `json:"train_seconds"`
 	PeakRSS         int64   `json:"peak_rss_bytes"`
+	Task            string  `json:"task"`
 }
 
-// readRunFolder fills rr from the run folder cfg.Out.
+// readRunFolder fills rr from the run folder cfg.Out; a run whose
+// eval.json records another task than cfg.Task is an error.
 func (rr *RunResult) readRunFolder(cfg gotune.Config, tc *tokenCounter) error {
 	evalPath := filepath.Join(cfg.Out, gotune.EvalFile)
 	b, err := os.ReadFile(evalPath)
@@ -90,6 +90,9 @@ func (rr *RunResult) readRunFolder(cfg gotune.Config, tc *tokenCounter) error {
 	var s evalSummary
 	if err := json.Unmarshal(b, &s); err != nil {
 		return fmt.Errorf("%s: %w", evalPath, err)
+	}
+	if cfg.Task != "" && s.Task != cfg.Task {
+		return fmt.Errorf("%s: the run trained task %q, the comparison is of %s", evalPath, s.Task, cfg.Task)
 	}
 	var all map[string]any
 	_ = json.Unmarshal(b, &all)
@@ -111,7 +114,7 @@ func (rr *RunResult) readRunFolder(cfg gotune.Config, tc *tokenCounter) error {
 	if err != nil {
 		return err
 	}
-	metric := "eval_" + rankMetric(cfg.MetricForBest)
+	metric := "eval_" + rankMetric(cfg.Task, cfg.MetricForBest)
 	var stepTime float64
 	for _, r := range recs {
 		step, _ := r["step"].(float64)
@@ -176,9 +179,12 @@ func dirSize(dir string) (int64, error) {
 	return n, nil
 }
 
-// baseModelBytes is the size of the base model's weight files (0 if it is
-// not a local folder).
+// baseModelBytes is the size of the base model's weight files: a
+// folder's safetensors and bin files, or a .gguf file (0 if it is neither).
 func baseModelBytes(model string) int64 {
+	if st, err := os.Stat(model); err == nil && st.Mode().IsRegular() {
+		return st.Size()
+	}
 	var n int64
 	for _, pat := range []string{"*.safetensors", "*.bin"} {
 		files, _ := filepath.Glob(filepath.Join(model, pat))
@@ -189,63 +195,6 @@ func baseModelBytes(model string) int64 {
 		}
 	}
 	return n
-}
-
-// tokenCounter computes, once, the mean number of non-pad tokens of a
-// training example as gotune encodes it (special tokens included, after
-// truncation to the run's effective max_len). Augmented runs are counted
-// with the mean of the original data.
-type tokenCounter struct {
-	cfg  gotune.Config
-	done bool
-	avg  float64
-	err  error
-}
-
-func newTokenCounter(cfg gotune.Config) *tokenCounter { return &tokenCounter{cfg: cfg} }
-
-func (t *tokenCounter) average() (float64, error) {
-	if !t.done {
-		t.done = true
-		t.avg, t.err = t.count()
-	}
-	return t.avg, t.err
-}
-
-func (t *tokenCounter) count() (float64, error) {
-	c := t.cfg
-	dir, err := checkpoint.Resolve(c.Model)
-	if err != nil {
-		return 0, err
-	}
-	tok, err := tokenizer.Load(dir)
-	if err != nil {
-		return 0, err
-	}
-	maxLen := c.MaxLen
-	var mc struct {
-		MaxPositions int `json:"max_position_embeddings"`
-	}
-	if b, err := os.ReadFile(filepath.Join(dir, "config.json")); err == nil && json.Unmarshal(b, &mc) == nil && mc.MaxPositions > 0 {
-		limit := mc.MaxPositions - methods.ReservedPositions(c.Method, methods.Options{PTuning: c.PTuning})
-		maxLen = max(min(maxLen, limit), 1)
-	}
-	ex, err := data.ReadFile(c.Train, data.Options{TextField: c.TextField, TextPairField: c.TextPairField, LabelField: c.LabelField}, false)
-	if err != nil {
-		return 0, err
-	}
-	if len(ex) == 0 {
-		return 0, fmt.Errorf("%s: no examples", c.Train)
-	}
-	var sum int
-	for _, e := range ex {
-		if e.InputIDs != nil {
-			sum += min(len(e.InputIDs), maxLen)
-		} else {
-			sum += len(tok.Encode(e.Text, e.TextPair, maxLen).IDs)
-		}
-	}
-	return float64(sum) / float64(len(ex)), nil
 }
 
 // Stat summarises a measure over seeds.
@@ -290,17 +239,23 @@ type MethodResult struct {
 	MaxSteps int     `json:"max_steps,omitempty"`
 	Recipe   string  `json:"recipe"`
 	Settings string  `json:"settings"`
-	// Status is ok, partial, failed or pending; Error the first failure.
-	Status string `json:"status"`
-	Error  string `json:"error,omitempty"`
+	// Status is ok, partial, failed, pending or skipped; Error the first
+	// failure; Skipped why the method does not apply to the task.
+	Status  string `json:"status"`
+	Error   string `json:"error,omitempty"`
+	Skipped string `json:"skipped,omitempty"`
 	// Runs are the seeds' runs, in seed order.
 	Runs []*RunResult `json:"runs"`
 
 	// The rest summarises the successful runs. Metric is the ranking
-	// metric (Report.Metric).
-	Metric   Stat `json:"metric"`
-	Accuracy Stat `json:"accuracy"`
-	MacroF1  Stat `json:"macro_f1"`
+	// metric (Report.Metric); Accuracy and MacroF1 (classify) or Loss and
+	// Perplexity (causal-lm) are the task's metrics, each over the runs'
+	// own values (eval.json).
+	Metric     Stat `json:"metric"`
+	Accuracy   Stat `json:"accuracy,omitzero"`
+	MacroF1    Stat `json:"macro_f1,omitzero"`
+	Loss       Stat `json:"loss,omitzero"`
+	Perplexity Stat `json:"perplexity,omitzero"`
 	// TrainableParams and TotalParams are the counts (the same every seed).
 	TrainableParams  int64   `json:"trainable_params"`
 	TotalParams      int64   `json:"total_params"`
@@ -320,9 +275,27 @@ type MethodResult struct {
 // OK reports whether at least one run of the method succeeded.
 func (m *MethodResult) OK() bool { return m.Metric.N > 0 }
 
-// summarise recomputes the summary from the runs.
-func (m *MethodResult) summarise(metric string, seeds int) {
-	var met, acc, f1, wall []float64
+// stat is the summary field of a task metric (a key of
+// Report.metricColumns), nil for another key.
+func (m *MethodResult) stat(key string) *Stat {
+	switch key {
+	case "accuracy":
+		return &m.Accuracy
+	case "macro_f1":
+		return &m.MacroF1
+	case "loss":
+		return &m.Loss
+	case "perplexity":
+		return &m.Perplexity
+	}
+	return nil
+}
+
+// summarise recomputes the summary from the runs: metric is the ranking
+// metric, keys the task's metrics.
+func (m *MethodResult) summarise(metric string, keys []string, seeds int) {
+	var met, wall []float64
+	vals := map[string][]float64{}
 	var step, tps, steps float64
 	failed, ok := 0, 0
 	m.Error = ""
@@ -337,8 +310,9 @@ func (m *MethodResult) summarise(metric string, seeds int) {
 		}
 		ok++
 		met = append(met, r.Eval[metric])
-		acc = append(acc, r.Eval["accuracy"])
-		f1 = append(f1, r.Eval["macro_f1"])
+		for _, k := range keys {
+			vals[k] = append(vals[k], r.Eval[k])
+		}
 		wall = append(wall, r.WallSeconds)
 		step += r.StepSeconds
 		tps += r.TokensPerSecond
@@ -347,7 +321,12 @@ func (m *MethodResult) summarise(metric string, seeds int) {
 		m.ArtifactBytes = max(m.ArtifactBytes, r.ArtifactBytes)
 		m.PeakRSS = max(m.PeakRSS, r.PeakRSS)
 	}
-	m.Metric, m.Accuracy, m.MacroF1, m.WallSeconds = NewStat(met), NewStat(acc), NewStat(f1), NewStat(wall)
+	m.Metric, m.WallSeconds = NewStat(met), NewStat(wall)
+	for _, k := range keys {
+		if st := m.stat(k); st != nil {
+			*st = NewStat(vals[k])
+		}
+	}
 	m.StepSeconds, m.TokensPerSecond, m.Steps = 0, 0, 0
 	if ok > 0 {
 		m.StepSeconds, m.TokensPerSecond, m.Steps = step/float64(ok), tps/float64(ok), steps/float64(ok)

@@ -22,24 +22,32 @@ type Recipe struct {
 	Source string
 }
 
-// RecipeFor returns the method's recipe. A method's own defaults
+// RecipeFor returns the method's recipe for a task (gotune.TaskClassify,
+// or "" for it, or gotune.TaskCausalLM). A method's own defaults
 // (methods.DefaultsFor, when they differ from the generic Trainer
 // defaults) always win; compare adds recipes only for methods that have
 // none of their own but train from a very different starting point:
 //
-//   - lora: lr 5e-4 and 10 epochs. The LoRA paper trains RoBERTa-base on
-//     GLUE at 4e-4 to 5e-4 (Hu et al. 2021, table 9) and PEFT's sequence
-//     classification examples train for tens of epochs; at full
-//     fine-tuning's 2e-5 the zero-initialised B matrices hardly move.
+//   - lora, classify: lr 5e-4 and 10 epochs. The LoRA paper trains
+//     RoBERTa-base on GLUE at 4e-4 to 5e-4 (Hu et al. 2021, table 9) and
+//     PEFT's sequence classification examples train for tens of epochs; at
+//     full fine-tuning's 2e-5 the zero-initialised B matrices hardly move.
+//   - lora, causal-lm: lr 3e-4 and 3 epochs, alpaca-lora's instruction
+//     tuning of LLaMA (tloen/alpaca-lora finetune.py defaults), the
+//     reference LoRA recipe for instruction data; the classification
+//     recipe's 10 epochs would overfit instruction data for three times
+//     the steps.
 //   - feature: lr 1e-3 and 10 epochs: a linear probe trains a new head from
 //     scratch on frozen, cached features, so it takes a head's rate and
-//     its epochs are cheap.
+//     its epochs are cheap (classification only).
 //
-// Rank, alpha, reduction factor and prompt length are the method packages'
-// own reference defaults (PEFT: r 8, alpha 8, query and value; AdapterHub:
-// pfeiffer, reduction 16; P-Tuning v2: 20 virtual tokens), which compare
-// leaves alone.
-func RecipeFor(method string) Recipe {
+// Full fine-tuning's Trainer defaults, lr 2e-5 and 3 epochs, are also
+// Stanford Alpaca's full instruction-tuning recipe. Rank, alpha, reduction
+// factor and prompt length are the method packages' own reference
+// defaults (PEFT: r 8, alpha 8, query and value or the decoder's q_proj
+// and v_proj; AdapterHub: pfeiffer, reduction 16; P-Tuning v2: 20 virtual
+// tokens), which compare leaves alone.
+func RecipeFor(task, method string) Recipe {
 	d, generic := methods.DefaultsFor(method), methods.DefaultsFor("full")
 	if d != generic {
 		src := "methods.DefaultsFor"
@@ -53,11 +61,18 @@ func RecipeFor(method string) Recipe {
 		}
 		return Recipe{LR: d.LR, Epochs: d.Epochs, Source: src}
 	}
-	switch method {
-	case "lora":
+	causal := task == gotune.TaskCausalLM
+	switch {
+	case method == "lora" && causal:
+		return Recipe{LR: 3e-4, Epochs: 3, Source: "alpaca-lora (LLaMA instruction tuning: lr 3e-4, 3 epochs)"}
+	case method == "lora":
 		return Recipe{LR: 5e-4, Epochs: 10, Source: "LoRA paper (RoBERTa-base GLUE, 4e-4–5e-4) and PEFT's classification examples"}
-	case "feature":
+	case method == "feature":
 		return Recipe{LR: 1e-3, Epochs: 10, Source: "linear probe on cached features: a new head's rate"}
+	case causal && method == "full":
+		return Recipe{LR: d.LR, Epochs: d.Epochs, Source: "Hugging Face Trainer defaults, also Stanford Alpaca's full fine-tuning recipe (methods.DefaultsFor)"}
+	case causal:
+		return Recipe{LR: d.LR, Epochs: d.Epochs, Source: "Hugging Face Trainer defaults (methods.DefaultsFor)"}
 	}
 	return Recipe{LR: d.LR, Epochs: d.Epochs, Source: "Hugging Face Trainer / BERT paper (methods.DefaultsFor)"}
 }
@@ -75,6 +90,9 @@ func settingsOf(c gotune.Config) string {
 			a = 8
 		}
 		t := "query,value"
+		if c.Task == gotune.TaskCausalLM {
+			t = "PEFT's default for the model (q_proj,v_proj; GPT-2 c_attn)"
+		}
 		if len(c.LoRA.Targets) > 0 {
 			t = strings.Join(c.LoRA.Targets, ",")
 		} else if c.LoRA.TargetRegex != "" {

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gotune/gotune"
 	"github.com/gotune/gotune/runlog"
 )
 
@@ -43,7 +44,8 @@ func (r Recommendation) Text() string {
 }
 
 // TieFloor is the smallest metric difference treated as real when the
-// seeds' spread is smaller (half a point of accuracy).
+// seeds' spread is smaller: half a point of accuracy, or 0.005 nats of
+// eval loss (half a percent of perplexity).
 const TieFloor = 0.005
 
 // SharesBase reports whether a method leaves the base model's weights
@@ -56,23 +58,27 @@ func SharesBase(method string) bool {
 }
 
 // Recommend picks a method from the measured numbers and the report's
-// constraints: drop the methods that failed or break a constraint, find
-// the best mean metric, treat every method within the seeds' spread of it
-// (one standard deviation of either, at least TieFloor) as tied, and
-// among the tied take the cheapest — the smallest artefact, then the
-// lowest peak memory, then the shortest run (peak memory first when only
-// --max-memory is set).
+// constraints: drop the methods that were skipped, failed or break a
+// constraint, find the best mean metric (the highest accuracy or
+// macro-F1, the lowest eval loss: Report.LowerIsBetter), treat every
+// method within the seeds' spread of it (one standard deviation of either,
+// at least TieFloor) as tied, and among the tied take the cheapest — the
+// smallest artefact, then the lowest peak memory, then the shortest run
+// (peak memory first when only --max-memory is set).
 func Recommend(rep *Report) Recommendation {
 	var rec Recommendation
 	say := func(format string, args ...any) { rec.Reasons = append(rec.Reasons, fmt.Sprintf(format, args...)) }
 	c := rep.Constraints
-	metric := rep.Metric
-	say("methods are compared by mean %s on the evaluation data over %d seed(s); spread is the standard deviation over seeds", metric, len(rep.Seeds))
+	metric := rep.metricName()
+	say("methods are compared by mean %s on the evaluation data over %d seed(s), %s is better; spread is the standard deviation over seeds", metric, len(rep.Seeds), rep.betterWord())
 	var cands []*MethodResult
 	var bestExcluded *MethodResult
 	for _, m := range rep.Methods {
 		var why []string
 		switch {
+		case m.Status == StatusSkipped:
+			say("%s is not compared: it %s", m.Method, m.Skipped)
+			continue
 		case m.Status == StatusPending:
 			say("%s is out: it did not run (the comparison was interrupted)", m.Method)
 			continue
@@ -92,7 +98,7 @@ func Recommend(rep *Report) Recommendation {
 		}
 		if len(why) > 0 {
 			say("%s is out: %s", m.Method, strings.Join(why, "; "))
-			if bestExcluded == nil || m.Metric.Mean > bestExcluded.Metric.Mean {
+			if bestExcluded == nil || rep.margin(m.Metric.Mean, bestExcluded.Metric.Mean) > 0 {
 				bestExcluded = m
 			}
 			continue
@@ -103,12 +109,12 @@ func Recommend(rep *Report) Recommendation {
 		say("no method meets every constraint; relax --max-memory, --max-artifact-size or --tasks-per-base, or see the table for the trade-offs")
 		return rec
 	}
-	best := slices.MaxFunc(cands, func(a, b *MethodResult) int { return cmp.Compare(a.Metric.Mean, b.Metric.Mean) })
-	say("best %s among the rest: %s %s", metric, best.Method, fmtStat(best.Metric))
+	best := slices.MinFunc(cands, rep.compareMetric) // the first of the best
+	say("best (%s) %s among the rest: %s %s", rep.bestWord(), metric, best.Method, fmtStat(best.Metric))
 	var tied []*MethodResult
 	for _, m := range cands {
 		tol := max(best.Metric.SD, m.Metric.SD, TieFloor)
-		if m.Metric.Mean >= best.Metric.Mean-tol {
+		if rep.margin(best.Metric.Mean, m.Metric.Mean) <= tol {
 			tied = append(tied, m)
 		}
 	}
@@ -123,7 +129,7 @@ func Recommend(rep *Report) Recommendation {
 				return r
 			}
 		}
-		return cmp.Compare(b.Metric.Mean, a.Metric.Mean)
+		return rep.compareMetric(a, b)
 	}
 	slices.SortStableFunc(tied, order)
 	pick := tied[0]
@@ -141,12 +147,12 @@ func Recommend(rep *Report) Recommendation {
 		say("within the seeds' spread of it (one standard deviation, at least %.3f): %s; among these the cheapest wins: %s", TieFloor, strings.Join(others, ", "), cheap)
 	}
 	if pick == best {
-		say("recommend %s: the best %s (%s), trainable %s (%.2f%%), artefact %s, peak memory %s, %s a run",
-			pick.Method, metric, fmtStat(pick.Metric), thousands(pick.TrainableParams), pick.TrainablePercent,
+		say("recommend %s: the %s %s (%s%s), trainable %s (%.2f%%), artefact %s, peak memory %s, %s a run",
+			pick.Method, rep.bestWord(), metric, fmtStat(pick.Metric), rep.besides(pick), thousands(pick.TrainableParams), pick.TrainablePercent,
 			runlog.FormatBytes(pick.ArtifactBytes), runlog.FormatBytes(pick.PeakRSS), fmtSeconds(pick.WallSeconds.Mean))
 	} else {
-		say("recommend %s: %s %s, as good as %s within noise, with artefact %s (vs %s), peak memory %s (vs %s), %s a run (vs %s)",
-			pick.Method, metric, fmtStat(pick.Metric), best.Method,
+		say("recommend %s: %s %s%s, as good as %s within noise, with artefact %s (vs %s), peak memory %s (vs %s), %s a run (vs %s)",
+			pick.Method, metric, fmtStat(pick.Metric), rep.besides(pick), best.Method,
 			runlog.FormatBytes(pick.ArtifactBytes), runlog.FormatBytes(best.ArtifactBytes),
 			runlog.FormatBytes(pick.PeakRSS), runlog.FormatBytes(best.PeakRSS),
 			fmtSeconds(pick.WallSeconds.Mean), fmtSeconds(best.WallSeconds.Mean))
@@ -157,14 +163,14 @@ func Recommend(rep *Report) Recommendation {
 			c.TasksPerBase, pick.Method, runlog.FormatBytes(rep.BaseModelBytes), c.TasksPerBase, runlog.FormatBytes(pick.ArtifactBytes),
 			runlog.FormatBytes(rep.BaseModelBytes+int64(c.TasksPerBase)*pick.ArtifactBytes))
 	}
-	if bestExcluded != nil && bestExcluded.Metric.Mean > pick.Metric.Mean+max(bestExcluded.Metric.SD, pick.Metric.SD, TieFloor) {
-		say("trade-off: %s scored higher (%s) but breaks a constraint", bestExcluded.Method, fmtStat(bestExcluded.Metric))
+	if bestExcluded != nil && rep.margin(bestExcluded.Metric.Mean, pick.Metric.Mean) > max(bestExcluded.Metric.SD, pick.Metric.SD, TieFloor) {
+		say("trade-off: %s had a %s %s (%s) but breaks a constraint", bestExcluded.Method, rep.betterWord(), metric, fmtStat(bestExcluded.Metric))
 	}
 	if rep.Interrupted {
 		say("caution: the comparison was interrupted, so some methods have fewer seeds or none")
 	}
 	if len(rep.Seeds) < 2 {
-		say("caution: one seed gives no spread; differences of a few points may be noise (use --seeds 3)")
+		say("caution: one seed gives no spread; small differences may be noise (use --seeds 3)")
 	}
 	if rep.Budget != nil {
 		var cut []string
@@ -178,6 +184,15 @@ func Recommend(rep *Report) Recommendation {
 		}
 	}
 	return rec
+}
+
+// besides is the other metric shown beside the ranking one in the
+// recommendation: ", perplexity 19.9000" for causal-lm, "" otherwise.
+func (rep *Report) besides(m *MethodResult) string {
+	if rep.Task != gotune.TaskCausalLM {
+		return ""
+	}
+	return ", perplexity " + fmtStat(m.Perplexity)
 }
 
 // fmtStat formats a metric as "0.9125 ± 0.0100" (or "0.9125" for one seed).

@@ -54,6 +54,12 @@ learning rate and epochs (see the report's Settings table); --epochs, --lr and
 --max-steps, when given, apply to all. --set changes any config.yaml key for
 one method or all, e.g. --set lora:lora.r=16 --set all:max_len=64.
 
+The task is chosen as gotune train chooses it (--task, or the data and model).
+Classification ranks by accuracy or macro-F1 (higher is better). Causal-LM (a
+decoder with instruction, prompt/completion, chat or text data) ranks by the
+eval loss over the response tokens (lower is better) with perplexity beside it;
+methods that do not apply to it (feature, METHOD+AUG) are skipped.
+
 Flags:
 `
 
@@ -81,7 +87,11 @@ func bindCompareFlags(fs *flag.FlagSet, o *compare.Options, f *compareFlags) {
 	fs.IntVar(&b.MaxSteps, "max-steps", b.MaxSteps, "optimizer steps per run for every method (overrides epochs)")
 	fs.IntVar(&b.BatchSize, "batch-size", b.BatchSize, "examples per batch")
 	fs.IntVar(&b.MaxLen, "max-len", b.MaxLen, "maximum tokens per example")
-	fs.StringVar(&b.MetricForBest, "metric", b.MetricForBest, "metric that keeps each run's best model and ranks the methods: accuracy or macro_f1")
+	fs.StringVar(&b.MetricForBest, "metric", b.MetricForBest, "metric that keeps each run's best model and ranks the methods: accuracy or macro_f1 (classify); causal-lm keeps and ranks by the eval loss (loss or perplexity keep the same model)")
+	fs.StringVar(&b.Task, "task", b.Task, "task: classify or causal-lm (default: as gotune train chooses it from the data and model)")
+	fs.StringVar(&b.Template, "template", b.Template, "causal-lm: prompt template: auto, alpaca, chat, chatml, none")
+	fs.BoolVar(&b.TrainOnPrompt, "train-on-prompt", b.TrainOnPrompt, "causal-lm: take the loss on prompt tokens too (default: response tokens only)")
+	fs.BoolVar(&b.Packing, "packing", b.Packing, "causal-lm: pack short examples into sequences of up to --max-len tokens")
 	fs.StringVar(&b.TextField, "text-field", b.TextField, "field holding the text")
 	fs.StringVar(&b.TextPairField, "text-pair-field", b.TextPairField, "field holding the second text of a pair")
 	fs.StringVar(&b.LabelField, "label-field", b.LabelField, "field holding the label")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,11 +74,26 @@ func TestCompareBadFlags(t *testing.T) {
 		{[]string{"--max-memory", "2XB"}, `unknown unit "XB"`},
 		{[]string{"--set", "lora:lora.rank=4"}, "lora.rank=4"},
 		{[]string{"--metric", "loss", "--seeds", "0"}, "seeds must be ≥ 1"},
+		{[]string{"--metric", "perplexity"}, `metric "perplexity" is not one of accuracy, macro_f1`},
+		{[]string{"--task", "causal-lm"}, "task causal-lm (--task) needs a decoder model"},
 	} {
 		args := append([]string{"compare", "--model", tinyModel, "--train", trainPath, "--out", filepath.Join(t.TempDir(), "cmp")}, tc.args...)
 		code, _, stderr := gotuneCmd(t, args...)
 		if code == 0 || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want an error with %q", tc.args, code, stderr, tc.want)
 		}
+	}
+}
+
+// TestCompareCausalLMFlags checks that the causal-LM settings reach every
+// run's shared configuration.
+func TestCompareCausalLMFlags(t *testing.T) {
+	o, _, err := parseCompareFlags([]string{"--model", "m", "--train", "t.jsonl", "--task", "causal-lm", "--template", "alpaca",
+		"--train-on-prompt", "--packing", "--metric", "perplexity"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := o.Base; b.Task != "causal-lm" || b.Template != "alpaca" || !b.TrainOnPrompt || !b.Packing || b.MetricForBest != "perplexity" {
+		t.Errorf("shared config %+v", b)
 	}
 }

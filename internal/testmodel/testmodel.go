@@ -4,7 +4,8 @@
 // special_tokens_map.json) small enough that a training step takes
 // milliseconds on the pure-Go backend, and JSON Lines data whose label is
 // decided by which sentiment words a sentence holds, so a few epochs learn
-// it.
+// it. WriteDecoder builds a tiny random LLaMA with a byte-level tokenizer
+// for the causal-LM tests.
 package testmodel
 
 import (
