@@ -8,7 +8,7 @@ import (
 
 	"github.com/gotune/gotune/augment"
 	"github.com/gotune/gotune/data"
-	"github.com/gotune/gotune/demo"
+	"github.com/gotune/gotune/pretrain"
 	"github.com/gotune/gotune/tokenizer"
 )
 
@@ -16,15 +16,15 @@ import (
 // masked words change, each into a whole word of the vocabulary.
 func TestContextual(t *testing.T) {
 	texts := []string{"the movie was good and the actors were great .", "a dull , slow film !", "fun"}
-	vocab := demo.BuildVocab(append(texts, "nice bad plot story"))
+	vocab := pretrain.BuildVocab(append(texts, "nice bad plot story"), pretrain.VocabOptions{LowerCase: true})
 	tok := tokenizer.NewWordPiece(vocab, true)
-	cfg := demo.NewConfig(demo.ModelSize{Layers: 1, Hidden: 16, Heads: 2, Intermediate: 32, MaxPositions: 64}, len(vocab))
-	p, err := demo.NewMLMParams(cfg, 1)
+	cfg := pretrain.NewConfig(pretrain.ModelSize{Layers: 1, Hidden: 16, Heads: 2, Intermediate: 32, MaxPositions: 64}, len(vocab))
+	p, err := pretrain.NewMLMParams(cfg, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	if err := demo.SaveMLM(dir, cfg, p, tok); err != nil {
+	if err := pretrain.SaveMLM(dir, cfg, p, tok); err != nil {
 		t.Fatal(err)
 	}
 	c, err := augment.NewContextual(dir, "", 0.3, 5, 2)

@@ -7,7 +7,7 @@
 //     negation ("not bad"), concessions ("although the plot was dull, i
 //     loved the acting") and neutral filler. The label is the review's
 //     overall opinion, which no single word decides.
-//  2. It builds a WordPiece vocabulary from the text (BuildVocab) and a tiny
+//  2. It builds a WordPiece vocabulary from the text (pretrain.BuildVocab) and a tiny
 //     BERT config (2 layers, hidden 64 by default).
 //  3. It pretrains that BERT from scratch with masked-language modelling
 //     (BERT's 15% masking, 80/10/10) on unlabelled reviews and saves it as a
@@ -28,7 +28,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,17 +36,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/gomlx/gomlx/core/tensors"
-
 	"github.com/gotune/gotune"
 	"github.com/gotune/gotune/augment"
-	"github.com/gotune/gotune/data"
-	"github.com/gotune/gotune/engine"
-	"github.com/gotune/gotune/models/bert"
-	"github.com/gotune/gotune/nn"
+	"github.com/gotune/gotune/pretrain"
 	"github.com/gotune/gotune/runlog"
 	"github.com/gotune/gotune/tokenizer"
-	"github.com/gotune/gotune/train"
 )
 
 // Options configure the demo. DefaultOptions is what `gotune demo` runs;
@@ -62,7 +55,7 @@ type Options struct {
 	// Backend is the compute backend ("" for gotune's default).
 	Backend string
 	// Model is the size of the BERT pretrained from scratch.
-	Model ModelSize
+	Model pretrain.ModelSize
 
 	// PretrainReviews is the number of unlabelled reviews for masked-LM
 	// pretraining; HeldOutReviews more measure its loss before and after.
@@ -91,7 +84,7 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{
 		Seed:            42,
-		Model:           ModelSize{Layers: 2, Hidden: 64, Heads: 4, Intermediate: 128, MaxPositions: 64},
+		Model:           pretrain.ModelSize{Layers: 2, Hidden: 64, Heads: 4, Intermediate: 128, MaxPositions: 64},
 		PretrainReviews: 20000, HeldOutReviews: 512,
 		PretrainSteps: 400, PretrainBatch: 64, PretrainLR: 2e-3, MaskRate: 0.15,
 		TrainExamples: 300, DevExamples: 600,
@@ -104,19 +97,13 @@ func DefaultOptions() Options {
 // seconds): a 1-layer model, little pretraining, small data sets.
 func QuickOptions() Options {
 	o := DefaultOptions()
-	o.Model = ModelSize{Layers: 1, Hidden: 32, Heads: 2, Intermediate: 64, MaxPositions: 64}
+	o.Model = pretrain.ModelSize{Layers: 1, Hidden: 32, Heads: 2, Intermediate: 64, MaxPositions: 64}
 	o.PretrainReviews, o.HeldOutReviews = 2000, 128
 	o.PretrainSteps, o.PretrainBatch = 100, 32
 	o.TrainExamples, o.DevExamples = 400, 200
 	o.Epochs = 10
 	o.Methods = []string{"full", "feature", "lora"} // each method has its own tests; this keeps the demo's test short
 	return o
-}
-
-// MLMScore is a masked-LM evaluation: mean loss and top-1 accuracy over the
-// masked tokens.
-type MLMScore struct {
-	Loss, Accuracy float64
 }
 
 // Row is one fine-tuning run of the comparison table.
@@ -146,7 +133,7 @@ type Report struct {
 	PretrainParams int64
 	// Before and After score the masked-LM on held-out reviews before and
 	// after pretraining.
-	Before, After MLMScore
+	Before, After pretrain.Score
 	// PretrainTime is the wall time of pretraining.
 	PretrainTime time.Duration
 	// PretrainedDir and RandomDir are the two base models (Hugging Face
@@ -203,15 +190,15 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 			texts = append(texts, r.Text)
 		}
 	}
-	tok := tokenizer.NewWordPiece(BuildVocab(texts), true)
-	cfg := NewConfig(o.Model, tok.VocabSize())
+	tok := tokenizer.NewWordPiece(pretrain.BuildVocab(texts, pretrain.VocabOptions{LowerCase: true}), true)
+	cfg := pretrain.NewConfig(o.Model, tok.VocabSize())
 	rep.VocabSize = tok.VocabSize()
-	p, err := NewMLMParams(cfg, seed)
+	p, err := pretrain.NewMLMParams(cfg, seed)
 	if err != nil {
 		return nil, err
 	}
 	rep.RandomDir = filepath.Join(o.Out, "base", "random-init")
-	if err := SaveMLM(rep.RandomDir, cfg, p, tok); err != nil {
+	if err := pretrain.SaveMLM(rep.RandomDir, cfg, p, tok); err != nil {
 		return nil, err
 	}
 	total, _ := p.Count()
@@ -227,12 +214,13 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 		o.MaskRate*100, o.PretrainSteps, o.PretrainBatch)
 	pre := time.Now()
 	resetPeakRSS()
-	if rep.Before, rep.After, err = pretrain(ctx, o, cfg, p, tok, reviewTexts(pretrainText), reviewTexts(heldOut), w); err != nil {
+	po := pretrain.Options{Steps: o.PretrainSteps, Batch: o.PretrainBatch, LR: o.PretrainLR, MaskRate: o.MaskRate, Seed: o.Seed, Backend: o.Backend}
+	if rep.Before, rep.After, err = pretrain.Train(ctx, po, cfg, p, tok, reviewTexts(pretrainText), reviewTexts(heldOut), indent(w)); err != nil {
 		return nil, err
 	}
 	rep.PretrainTime = time.Since(pre)
 	rep.PretrainedDir = filepath.Join(o.Out, "base", "pretrained")
-	if err := SaveMLM(rep.PretrainedDir, cfg, p, tok); err != nil {
+	if err := pretrain.SaveMLM(rep.PretrainedDir, cfg, p, tok); err != nil {
 		return nil, err
 	}
 	say("   held-out masked-token loss %.3f → %.3f, accuracy %.1f%% → %.1f%% (uniform guessing: loss %.2f)\n",
@@ -316,112 +304,6 @@ func reviewTexts(rs []Review) []string {
 		out[i] = r.Text
 	}
 	return out
-}
-
-// pretrain trains the MLM model on texts in place and scores it on heldOut
-// before and after.
-func pretrain(ctx context.Context, o Options, cfg *bert.Config, p *nn.Params, tok *tokenizer.Tokenizer, texts, heldOut []string, w io.Writer) (before, after MLMScore, err error) {
-	encode := func(ts []string) []data.Encoded {
-		out := make([]data.Encoded, len(ts))
-		for i, t := range ts {
-			e := tok.Encode(t, "", cfg.MaxPositionEmbeddings)
-			out[i] = data.Encoded{IDs: e.IDs, TypeIDs: e.TypeIDs, Label: -1, Index: i}
-		}
-		return out
-	}
-	trainEnc, evalEnc := encode(texts), encode(heldOut)
-	// Batches of similar lengths padded to a few sizes: less padding, few
-	// compilations.
-	var buckets []int
-	for _, l := range []int{16, 24, 32, 48} {
-		if l < cfg.MaxPositionEmbeddings {
-			buckets = append(buckets, l)
-		}
-	}
-	buckets = append(buckets, cfg.MaxPositionEmbeddings)
-	special := map[int32]bool{}
-	for _, s := range specialTokens {
-		special[tok.TokensToIDs([]string{s})[0]] = true
-	}
-	newMasker := func(seed uint64) *masker {
-		return &masker{rate: o.MaskRate, maskID: tok.MaskID(), special: special, first: int32(len(specialTokens)),
-			vocab: int32(tok.VocabSize()), r: rand.New(rand.NewPCG(seed, 0x3a5c))}
-	}
-	be, err := engine.New(o.Backend)
-	if err != nil {
-		return before, after, err
-	}
-	if err := p.SeedRNG(o.Seed); err != nil {
-		return before, after, err
-	}
-	// No dropout: pretraining is far too short to overfit.
-	pcfg := *cfg
-	pcfg.HiddenDropoutProb, pcfg.AttentionProbsDropoutProb = 0, 0
-	m := &MLM{Cfg: &pcfg, P: p}
-	p.SetAllTrainable(true)
-	tr, err := train.New(be, m, train.Options{LR: o.PretrainLR, WeightDecay: 0.01, MaxGradNorm: 1, Schedule: train.Linear,
-		WarmupSteps: o.PretrainSteps / 10, TotalSteps: o.PretrainSteps})
-	if err != nil {
-		return before, after, err
-	}
-
-	// The held-out batches are masked once, so before and after see the
-	// same positions.
-	evalBatches, err := data.MakeBatches(evalEnc, o.PretrainBatch, buckets, tok.PadID(), false, 0, false)
-	if err != nil {
-		return before, after, err
-	}
-	em := newMasker(uint64(o.Seed) + 7)
-	evalInputs := make([][]*tensors.Tensor, len(evalBatches))
-	for i := range evalBatches {
-		evalInputs[i] = mlmTensors(evalBatches[i], em.apply(&evalBatches[i]))
-	}
-	score := func() (MLMScore, error) {
-		var loss, n, right float64
-		for _, in := range evalInputs {
-			l, out, err := tr.Evaluate(in)
-			if err != nil {
-				return MLMScore{}, err
-			}
-			var cnt, ok float64
-			out.ConstFlatData(func(f any) { v := f.([]float32); cnt, ok = float64(v[0]), float64(v[1]) })
-			loss += l * cnt
-			n += cnt
-			right += ok
-		}
-		if n == 0 {
-			return MLMScore{}, errors.New("no masked tokens in the held-out reviews")
-		}
-		return MLMScore{Loss: loss / n, Accuracy: right / n}, nil
-	}
-	if before, err = score(); err != nil {
-		return before, after, err
-	}
-
-	prog := runlog.NewProgress(indent(w), "pretrain", o.PretrainSteps)
-	tm := newMasker(uint64(o.Seed) + 11)
-	for epoch := 0; tr.Step() < o.PretrainSteps; epoch++ {
-		batches, err := data.MakeBatches(trainEnc, o.PretrainBatch, buckets, tok.PadID(), true, o.Seed+int64(epoch), true)
-		if err != nil {
-			return before, after, err
-		}
-		for i := 0; i < len(batches) && tr.Step() < o.PretrainSteps; i++ {
-			if ctx.Err() != nil {
-				return before, after, ctx.Err()
-			}
-			st, err := tr.TrainStep(mlmTensors(batches[i], tm.apply(&batches[i])))
-			if err != nil {
-				return before, after, err
-			}
-			if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
-				return before, after, fmt.Errorf("pretraining diverged at step %d (loss %v)", tr.Step(), st.Loss)
-			}
-			prog.Update(tr.Step(), runlog.Field{Key: "mlm loss", Value: fmt.Sprintf("%.3f", st.Loss)})
-		}
-	}
-	prog.Done()
-	after, err = score()
-	return before, after, err
 }
 
 // finetune runs gotune.Train for one table row.

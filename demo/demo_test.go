@@ -39,32 +39,6 @@ func TestReviewsDeterministicAndBalanced(t *testing.T) {
 	}
 }
 
-func TestVocabCoversCorpus(t *testing.T) {
-	texts := reviewTexts(Reviews(300, 1))
-	tok := tokenizer.NewWordPiece(BuildVocab(texts), true)
-	for _, s := range specialTokens {
-		if id := tok.TokensToIDs([]string{s})[0]; id < 0 || int(id) >= len(specialTokens) {
-			t.Errorf("special token %s has id %d", s, id)
-		}
-	}
-	if tok.PadID() != 0 {
-		t.Errorf("[PAD] has id %d, want 0 (pad_token_id)", tok.PadID())
-	}
-	for _, text := range texts[:50] {
-		for _, id := range tok.Encode(text, "", 128).IDs {
-			if id == tok.UNKID() {
-				t.Fatalf("%q tokenizes with [UNK]", text)
-			}
-		}
-	}
-	// Unseen words are spelled with characters, not [UNK].
-	for _, id := range tok.Encode("zyzzyva", "", 32).IDs {
-		if id == tok.UNKID() {
-			t.Errorf("an unseen word became [UNK]")
-		}
-	}
-}
-
 // TestQuickDemo runs the whole demo at QuickOptions size: pretraining must
 // lower the held-out MLM loss, and fine-tuning must beat chance on the dev
 // set. (At this size, 100 pretraining steps of a 1-layer model, which base

@@ -284,3 +284,13 @@ func writeAtomic(path string, data []byte) error {
 	}
 	return nil
 }
+
+// PreTokenizeBERT splits text into the words a WordPiece tokenizer made by
+// NewWordPiece (with the same lowerCase) looks up in its vocabulary: the
+// text normalised as BERT's (control characters dropped, Chinese characters
+// spaced out, lower-cased and accents stripped when lowerCase), then split
+// on whitespace and punctuation. Vocabulary builders use it to count words
+// exactly as the tokenizer will see them.
+func PreTokenizeBERT(text string, lowerCase bool) []string {
+	return preTokenize(bertNormalizer(lowerCase).apply(text), true)
+}

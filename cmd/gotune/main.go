@@ -8,6 +8,7 @@
 //	gotune lora    targets|combine ...
 //	gotune adapter plan|average ...
 //	gotune demo
+//	gotune pretrain --text corpus.txt --out DIR
 //	gotune compare --model DIR --train train.jsonl --eval dev.jsonl --out runs/cmp [--methods all]
 //
 // Run `gotune COMMAND -h` for a command's flags.
@@ -38,6 +39,7 @@ Commands:
   augment   write EDA / AEDA / contextual augmentations of a data file
   inspect   show a model's architecture and parameter counts
   demo      the built-in offline demo: pretrain a tiny BERT, then fine-tune it
+  pretrain  train a small BERT from scratch (masked LM) on your text, as a base for any method
   merge     merge a LoRA adapter into its base model (Hugging Face layout)
   lora      LoRA tools: targets (dry-run a target spec), combine (weighted adapters)
   adapter   bottleneck adapter tools: plan (dry run), average (parameter average)
@@ -58,7 +60,7 @@ func main() {
 	// checkpoint); after the first signal the default behaviour returns, so
 	// a second one ends the process at once.
 	ctx := context.Background()
-	if cmd := os.Args[1]; cmd == "train" || cmd == "demo" || cmd == "compare" {
+	if cmd := os.Args[1]; cmd == "train" || cmd == "demo" || cmd == "compare" || cmd == "pretrain" {
 		var stop context.CancelFunc
 		ctx, stop = signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -96,6 +98,8 @@ func main() {
 		err = runInspect(args, os.Stdout)
 	case "demo":
 		err = runDemo(ctx, args, os.Stdout)
+	case "pretrain":
+		err = runPretrain(ctx, args, os.Stdout, os.Stderr)
 	case "adapter":
 		err = runAdapter(args, os.Stdout, os.Stderr)
 	case "augment":

@@ -1,4 +1,4 @@
-package demo
+package pretrain
 
 import (
 	"math/rand/v2"

@@ -1,4 +1,4 @@
-package demo
+package pretrain
 
 import (
 	"fmt"
@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"unicode"
 
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/models/bert"
@@ -14,75 +13,6 @@ import (
 	"github.com/gotune/gotune/safetensors"
 	"github.com/gotune/gotune/tokenizer"
 )
-
-// specialTokens open the vocabulary; [PAD] is id 0, as in BERT's
-// pad_token_id.
-var specialTokens = []string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
-
-// characters are in the vocabulary alone and as "##" continuations, so any
-// lower-case ASCII word can be spelled even if it was never seen.
-const characters = "abcdefghijklmnopqrstuvwxyz0123456789.,:;!?'-\"()"
-
-// words splits lower-case text as BERT's pre-tokenizer does for ASCII:
-// runs of letters and digits, and each punctuation mark on its own.
-func words(text string) []string {
-	var out []string
-	start := -1
-	for i, r := range text {
-		word := unicode.IsLetter(r) || unicode.IsDigit(r)
-		if start >= 0 && !word {
-			out = append(out, text[start:i])
-			start = -1
-		}
-		switch {
-		case word && start < 0:
-			start = i
-		case !word && !unicode.IsSpace(r):
-			out = append(out, string(r))
-		}
-	}
-	if start >= 0 {
-		out = append(out, text[start:])
-	}
-	return out
-}
-
-// BuildVocab returns a WordPiece vocabulary for texts: the special tokens,
-// the single characters and their "##" continuations, then every word of
-// texts, most frequent first (ties alphabetically).
-func BuildVocab(texts []string) []string {
-	vocab := append([]string(nil), specialTokens...)
-	seen := map[string]bool{}
-	for _, t := range vocab {
-		seen[t] = true
-	}
-	for _, c := range characters {
-		vocab = append(vocab, string(c))
-		seen[string(c)] = true
-	}
-	for _, c := range characters {
-		vocab = append(vocab, "##"+string(c))
-	}
-	count := map[string]int{}
-	for _, t := range texts {
-		for _, w := range words(t) {
-			if !seen[w] {
-				count[w]++
-			}
-		}
-	}
-	ws := make([]string, 0, len(count))
-	for w := range count {
-		ws = append(ws, w)
-	}
-	sort.Slice(ws, func(i, j int) bool {
-		if count[ws[i]] != count[ws[j]] {
-			return count[ws[i]] > count[ws[j]]
-		}
-		return ws[i] < ws[j]
-	})
-	return append(vocab, ws...)
-}
 
 // ModelSize is the shape of the demo's BERT.
 type ModelSize struct {
