@@ -80,7 +80,7 @@ func EvaluateCausalLM(modelPath, path string, o LMEvalOptions) (map[string]float
 		maxLen = 512
 	}
 	maxLen = min(maxLen, m.MaxPositions()-reservedBy(m.Hooks))
-	ex, _, err := instruct.Encode(recs, lmTokenizer(m), instruct.Options{Template: o.Template, TrainOnPrompt: o.TrainOnPrompt, MaxLen: maxLen})
+	ex, _, err := instruct.Encode(recs, m.InstructTokenizer(), instruct.Options{Template: o.Template, TrainOnPrompt: o.TrainOnPrompt, MaxLen: maxLen})
 	if err != nil {
 		return nil, err
 	}

@@ -103,19 +103,6 @@ func (j *job) loadDecoder(task causallm.Task, labels []string) error {
 	return nil
 }
 
-// lmTokenizer is the instruct package's view of the decoder's tokenizer.
-func lmTokenizer(m *causallm.Model) instruct.Tokenizer {
-	eos := int32(-1)
-	if len(m.EOS) > 0 {
-		eos = int32(m.EOS[0])
-	}
-	t := instruct.Tokenizer{Encode: m.EncodeText, BOS: int32(m.BOS), AddBOS: m.AddBOS, EOS: eos}
-	if dir := m.Source(); !strings.HasSuffix(strings.ToLower(dir), ".gguf") {
-		t.ChatTemplate = instruct.ReadChatTemplate(dir)
-	}
-	return t
-}
-
 // setupCausalLM reads instruction / text data and loads the decoder as a
 // causal LM.
 func (j *job) setupCausalLM() error {
@@ -138,7 +125,7 @@ func (j *job) setupCausalLM() error {
 	if err := j.loadDecoder(causallm.CausalLM, nil); err != nil {
 		return err
 	}
-	tok := lmTokenizer(j.dec)
+	tok := j.dec.InstructTokenizer()
 	opts := instruct.Options{Template: cfg.Template, TrainOnPrompt: cfg.TrainOnPrompt, MaxLen: cfg.MaxLen}
 	encode := func(recs []instruct.Record, what string) ([]instruct.Example, error) {
 		ex, dropped, err := instruct.Encode(recs, tok, opts)

@@ -26,6 +26,7 @@ import (
 
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/generate"
+	"github.com/gotune/gotune/instruct"
 	"github.com/gotune/gotune/models/gpt2"
 	"github.com/gotune/gotune/models/llama"
 	"github.com/gotune/gotune/nn"
@@ -468,6 +469,22 @@ func (m *Model) HasPooler() bool { return false }
 
 // SetHead replaces the classification head (nil restores the score head).
 func (m *Model) SetHead(head func(c *nn.Ctx, hidden *Node, inputs []*Node) *Node) { m.head = head }
+
+// InstructTokenizer is package instruct's view of the model's tokenizer,
+// as training and evaluation encode instruction data with it: the text
+// encoding, BOS when the model adds one, the first EOS to end responses,
+// and the folder's chat template (none for a .gguf file).
+func (m *Model) InstructTokenizer() instruct.Tokenizer {
+	eos := int32(-1)
+	if len(m.EOS) > 0 {
+		eos = int32(m.EOS[0])
+	}
+	t := instruct.Tokenizer{Encode: m.EncodeText, BOS: int32(m.BOS), AddBOS: m.AddBOS, EOS: eos}
+	if dir := m.Source(); !strings.HasSuffix(strings.ToLower(dir), ".gguf") {
+		t.ChatTemplate = instruct.ReadChatTemplate(dir)
+	}
+	return t
+}
 
 // EncodeText tokenizes text (no BOS/EOS); it fails without a tokenizer.
 func (m *Model) EncodeText(text string) ([]int32, error) {

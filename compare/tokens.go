@@ -120,7 +120,7 @@ func countCausalLM(c gotune.Config) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	ex, _, err := instruct.Encode(recs, instructTokenizer(m), instruct.Options{Template: c.Template, TrainOnPrompt: c.TrainOnPrompt, MaxLen: maxLen})
+	ex, _, err := instruct.Encode(recs, m.InstructTokenizer(), instruct.Options{Template: c.Template, TrainOnPrompt: c.TrainOnPrompt, MaxLen: maxLen})
 	if err != nil {
 		return 0, err
 	}
@@ -135,19 +135,4 @@ func countCausalLM(c gotune.Config) (float64, error) {
 		sum += len(e.IDs)
 	}
 	return float64(sum) / float64(len(ex)), nil
-}
-
-// instructTokenizer is package instruct's view of the decoder's tokenizer,
-// as gotune train builds it: the decoder's text encoding, its BOS when it
-// adds one, its first EOS to end responses, and the folder's chat template.
-func instructTokenizer(m *causallm.Model) instruct.Tokenizer {
-	eos := int32(-1)
-	if len(m.EOS) > 0 {
-		eos = int32(m.EOS[0])
-	}
-	t := instruct.Tokenizer{Encode: m.EncodeText, BOS: int32(m.BOS), AddBOS: m.AddBOS, EOS: eos}
-	if dir := m.Source(); !strings.HasSuffix(strings.ToLower(dir), ".gguf") {
-		t.ChatTemplate = instruct.ReadChatTemplate(dir)
-	}
-	return t
 }
