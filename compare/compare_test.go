@@ -120,17 +120,8 @@ func TestCompareAllMethods(t *testing.T) {
 	o.Methods = []string{"all", "lora+eda"}
 	o.Set = []string{"lora+eda:lora.targets=[nosuch]"} // fails when the child prepares the method
 	o.Runner = testChild(t)
-	var log strings.Builder
-	rep, err := Run(context.Background(), o, &log)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
+	rep, md, saved, log := runAndRead(t, o)
 	out := o.Base.Out
-	md := readFile(t, filepath.Join(out, MarkdownFile))
-	var saved Report
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, ResultsFile))), &saved); err != nil {
-		t.Fatal(err)
-	}
 	if got, want := len(saved.Methods), len(methods.Names())+1; got != want {
 		t.Fatalf("results.json has %d methods, want %d", got, want)
 	}
@@ -645,17 +636,8 @@ func TestCompareCausalLM(t *testing.T) {
 	o.Methods = []string{"full", "lora", "feature", "lora+eda"}
 	o.Set = []string{"full:lr=1e-2", "lora:lr=3e-2", "lora:lora.targets=[all-linear]"}
 	o.Runner = testChild(t)
-	var log strings.Builder
-	rep, err := Run(context.Background(), o, &log)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
+	rep, md, saved, log := runAndRead(t, o)
 	out := o.Base.Out
-	md := readFile(t, filepath.Join(out, MarkdownFile))
-	var saved Report
-	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, ResultsFile))), &saved); err != nil {
-		t.Fatal(err)
-	}
 	if saved.Task != gotune.TaskCausalLM || saved.Metric != "loss" || !saved.LowerIsBetter {
 		t.Fatalf("results.json: task %q, metric %q, lower is better %v; want causal-lm, loss, true", saved.Task, saved.Metric, saved.LowerIsBetter)
 	}
@@ -852,4 +834,20 @@ func TestCompareCausalLMBudget(t *testing.T) {
 	if findMethod(rep, "feature").Status != StatusSkipped {
 		t.Errorf("feature: %+v", findMethod(rep, "feature"))
 	}
+}
+
+// runAndRead runs a comparison and reads back its Markdown report and
+// results.json; log is what it printed.
+func runAndRead(t *testing.T, o Options) (rep *Report, md string, saved Report, log *strings.Builder) {
+	t.Helper()
+	log = &strings.Builder{}
+	rep, err := Run(context.Background(), o, log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	md = readFile(t, filepath.Join(o.Base.Out, MarkdownFile))
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(o.Base.Out, ResultsFile))), &saved); err != nil {
+		t.Fatal(err)
+	}
+	return rep, md, saved, log
 }
