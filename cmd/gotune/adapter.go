@@ -79,7 +79,7 @@ func runAdapterPlan(args []string, out, errOut io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	m, err := loadForPlan(*modelDir)
+	m, _, err := loadForPlan(*modelDir)
 	if err != nil {
 		return err
 	}
@@ -93,9 +93,13 @@ func runAdapterPlan(args []string, out, errOut io.Writer) error {
 	for _, s := range meth.Adapter().Sites {
 		fmt.Fprintf(out, "layer %2d %-9s %s.adapters.NAME  [%d→%d→%d]\n", s.Layer, s.Kind, s.Module, s.Hidden, s.Bottleneck, s.Hidden)
 	}
-	_, trainable := m.P.Count()
-	fmt.Fprintf(out, "%s\n%d sites; %d adapter weights; trainable parameters %d (adapters and a 2-label head)\n",
-		meth.Config().Describe(), len(meth.Adapter().Sites), adapter.ParamCount(meth.Adapter().Sites), trainable)
+	_, trainable := m.Params().Count()
+	what := "adapters and a 2-label head"
+	if len(m.HeadParams()) == 0 {
+		what = "adapters; a causal LM's head stays frozen"
+	}
+	fmt.Fprintf(out, "%s\n%d sites; %d adapter weights; trainable parameters %d (%s)\n",
+		meth.Config().Describe(), len(meth.Adapter().Sites), adapter.ParamCount(meth.Adapter().Sites), trainable, what)
 	return nil
 }
 

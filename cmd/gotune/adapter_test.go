@@ -132,6 +132,11 @@ func TestAdapterCommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "bert.encoder.layer.1.attention.output.adapters.NAME") || !strings.Contains(out, "4 sites; 592 adapter weights") {
 		t.Errorf("adapter plan: %s", out)
 	}
+	// A decoder: AdapterHub's attention_adapters / output_adapters, no head; GPT-2 fixture: 2 blocks, hidden 32, bottleneck 8, 4 × (2·32·8 + 8 + 32) weights.
+	code, out, _ = gotuneCmd(t, "adapter", "plan", "--model", "../../testdata/fixtures/gpt2-causal", "--adapter-placement", "houlsby", "--adapter-reduction", "4")
+	if code != 0 || !strings.Contains(out, "transformer.h.1.attention_adapters.adapters.NAME") || !strings.Contains(out, "4 sites; 2208 adapter weights; trainable parameters 2208 (adapters; a causal LM's head stays frozen)") {
+		t.Errorf("adapter plan on GPT-2: %s", out)
+	}
 	code, _, errOut = gotuneCmd(t, "train", "--model", base, "--train", tr, "--out", filepath.Join(dir, "x"), "--method", "lora", "--adapter-placement", "houlsby")
 	if code == 0 || !strings.Contains(errOut, "only apply to --method adapter") {
 		t.Errorf("adapter flag with --method lora: code %d, %s", code, errOut)

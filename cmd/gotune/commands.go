@@ -11,9 +11,11 @@ import (
 	"strings"
 
 	"github.com/gotune/gotune"
+	"github.com/gotune/gotune/causallm"
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/data"
+	"github.com/gotune/gotune/method"
 )
 
 // runFlags are the flags predict and eval share: the compute backend and
@@ -125,15 +127,32 @@ func saveReplacing(dst string, save func(dir string) error) error {
 // loadForPlan loads the model named by --model (a folder or a Hub id) for
 // a dry run; two placeholder labels give the model a head without needing
 // its own.
-func loadForPlan(modelDir string) (*classify.Classifier, error) {
+func loadForPlan(modelDir string) (m method.Model, modelType string, err error) {
 	if modelDir == "" {
-		return nil, fmt.Errorf("need --model")
+		return nil, "", fmt.Errorf("need --model")
+	}
+	if causallm.IsDecoder(modelDir) {
+		path := modelDir
+		if !strings.HasSuffix(strings.ToLower(path), ".gguf") {
+			if path, err = checkpoint.Resolve(path); err != nil {
+				return nil, "", err
+			}
+		}
+		d, err := causallm.Load(path, causallm.CausalLM, nil, 0)
+		if err != nil {
+			return nil, "", err
+		}
+		return d, d.ModelType(), nil
 	}
 	dir, err := checkpoint.Resolve(modelDir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return classify.Load(dir, []string{"LABEL_0", "LABEL_1"}, 0)
+	c, err := classify.Load(dir, []string{"LABEL_0", "LABEL_1"}, 0)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, c.Cfg.ModelType, nil
 }
 
 func runInspect(args []string, out io.Writer) error {

@@ -272,15 +272,19 @@ func runLoRATargets(args []string, out, errOut io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	m, err := loadForPlan(*modelDir)
+	m, modelType, err := loadForPlan(*modelDir)
 	if err != nil {
 		return err
 	}
-	shapes := map[string][]int{}
-	for _, n := range m.P.Names() {
-		shapes[n] = m.P.Shape(n)
+	if d, ok := m.(interface{ FanInFanOut() bool }); ok {
+		c.FanInFanOut = d.FanInFanOut() // GPT-2's Conv1D weights are [in, out]
 	}
-	mods, err := c.Plan(m.Cfg.ModelType, shapes, m.HeadParams())
+	p := m.Params()
+	shapes := map[string][]int{}
+	for _, n := range p.Names() {
+		shapes[n] = p.Shape(n)
+	}
+	mods, err := c.Plan(modelType, shapes, m.HeadParams())
 	if err != nil {
 		return err
 	}
@@ -288,7 +292,11 @@ func runLoRATargets(args []string, out, errOut io.Writer) error {
 		fmt.Fprintf(out, "%s  [%d→%d] r=%d alpha=%g scale=%g\n", md.Name, md.In, md.Out, md.R, md.Alpha, md.Scale)
 	}
 	head := m.HeadParams()
-	fmt.Fprintf(out, "%d modules; trainable parameters %d (adapter and a 2-label head)\n", len(mods), c.TrainableCount(mods, shapes, head))
+	what := "adapter and a 2-label head"
+	if len(head) == 0 {
+		what = "adapter; a causal LM's head stays frozen"
+	}
+	fmt.Fprintf(out, "%d modules; trainable parameters %d (%s)\n", len(mods), c.TrainableCount(mods, shapes, head), what)
 	return nil
 }
 

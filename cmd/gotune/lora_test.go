@@ -84,6 +84,11 @@ func TestLoRACommands(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "attention.output.dense") || strings.Contains(out, "classifier") {
 		t.Errorf("lora targets all-linear: %s", out)
 	}
+	// GPT-2's default target c_attn is a Conv1D stored [in, out]: 32 in, 96 out.
+	code, out, _ = gotuneCmd(t, "lora", "targets", "--model", "../../testdata/fixtures/gpt2-causal")
+	if code != 0 || !strings.Contains(out, "transformer.h.0.attn.c_attn  [32→96]") || !strings.Contains(out, "2 modules; trainable parameters 2048 (adapter; a causal LM's head stays frozen)") {
+		t.Errorf("lora targets on GPT-2: %s", out)
+	}
 }
 
 func abs(x float64) float64 {
