@@ -36,7 +36,8 @@ type VocabOptions struct {
 // the ASCII letters, digits and common punctuation plus every character of
 // the texts seen at least MinCharCount times, each alone and as a "##"
 // continuation (so any word made of them can be spelled); then the words of
-// the texts, most frequent first (ties in byte order), up to Size. Words
+// the texts made of those characters, most frequent first (ties in byte
+// order), up to Size. Words
 // are counted as the tokenizer will see them (tokenizer.PreTokenizeBERT),
 // so a frequent word is one token and a rare one is spelled from its
 // longest known prefix and characters: with Korean, a frequent stem
