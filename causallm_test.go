@@ -13,6 +13,7 @@ import (
 
 	"github.com/gotune/gotune"
 	"github.com/gotune/gotune/causallm"
+	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/engine"
 	"github.com/gotune/gotune/generate"
 	"github.com/gotune/gotune/internal/testmodel"
@@ -154,24 +155,62 @@ func TestDecoderClassify(t *testing.T) {
 		recs = append(recs, map[string]any{"text": strings.Repeat("ab", 1+i%3), "label": []string{"short", "mid", "long"}[i%3]})
 	}
 	train := writeLines(t, "train.jsonl", recs)
-	cfg := gotune.DefaultConfig()
-	cfg.Model, cfg.Train, cfg.Eval, cfg.Out = model, train, train, filepath.Join(t.TempDir(), "run")
-	cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.MaxLen = 1e-2, 10, 8, 16
-	res, err := gotune.Train(context.Background(), cfg, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Best["accuracy"] < 0.99 {
-		t.Errorf("accuracy %.3f on the training data", res.Best["accuracy"])
-	}
-	m, err := causallm.Load(res.ModelDir, causallm.SeqCls, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(m.Labels(), ","); got != "long,mid,short" || len(m.NewHead) != 0 || !m.P.Has("score.weight") {
-		t.Errorf("reloaded labels %s, new head %v", got, m.NewHead)
-	}
-	if gotune.IsCausalLM(res.ModelDir) {
-		t.Errorf("a classifier is taken for a causal LM")
+	for _, tc := range []struct {
+		method string
+		lr     float64
+	}{{"full", 1e-2}, {"lora", 3e-2}, {"adapter", 3e-2}} {
+		t.Run(tc.method, func(t *testing.T) {
+			cfg := gotune.DefaultConfig()
+			cfg.Model, cfg.Train, cfg.Eval, cfg.Out = model, train, train, filepath.Join(t.TempDir(), "run")
+			cfg.Method, cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.MaxLen, cfg.Seed = tc.method, tc.lr, 10, 8, 16, 3
+			if tc.method == "lora" {
+				cfg.LoRA.Targets = []string{"all-linear"}
+			}
+			if tc.method == "adapter" {
+				cfg.Adapter.ReductionFactor = 2
+			}
+			res, err := gotune.Train(context.Background(), cfg, io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Best["accuracy"] < 0.99 {
+				t.Errorf("accuracy %.3f on the training data", res.Best["accuracy"])
+			}
+			if gotune.IsCausalLM(res.ModelDir) || !gotune.IsDecoderClassifier(res.ModelDir) {
+				t.Errorf("%s: causal LM %v, decoder classifier %v", res.ModelDir, gotune.IsCausalLM(res.ModelDir), gotune.IsDecoderClassifier(res.ModelDir))
+			}
+			// The saved model evaluates to the run's best evaluation and
+			// predicts every label right.
+			d, err := gotune.LoadDecoderClassifier(res.ModelDir, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(d.Model.Labels(), ","); got != "long,mid,short" {
+				t.Errorf("reloaded labels %s", got)
+			}
+			d.MaxLen = 16
+			met, err := d.Evaluate(train, data.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(met["loss"]-res.Best["loss"]) > 1e-5 || met["accuracy"] != res.Best["accuracy"] {
+				t.Errorf("reloaded: loss %.6f accuracy %.3f; the run's best: loss %.6f accuracy %.3f", met["loss"], met["accuracy"], res.Best["loss"], res.Best["accuracy"])
+			}
+			out := filepath.Join(t.TempDir(), "pred.jsonl")
+			if err := d.PredictFile(train, out, data.Options{}, nil); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(out)
+			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+			if len(lines) != len(recs) {
+				t.Fatalf("%d predictions for %d records", len(lines), len(recs))
+			}
+			for i, l := range lines {
+				var p struct{ Label string }
+				if err := json.Unmarshal([]byte(l), &p); err != nil || p.Label != recs[i]["label"] {
+					t.Errorf("prediction %d: %s, want label %v", i, l, recs[i]["label"])
+				}
+			}
+		})
 	}
 }

@@ -269,16 +269,27 @@ func (p *Predictor) PredictFile(in, out string, opts data.Options, progress io.W
 	if err != nil {
 		return err
 	}
+	logits, err := predictLogits(p.runner, enc, data.DefaultBuckets(p.maxLen()), p.pad(), p.BatchSize, ls.Len(), progress)
+	if err != nil {
+		return err
+	}
+	return writePredictions(ex, logits, ls.Names, out)
+}
+
+// predictLogits returns the logits of every encoded example, in order,
+// running batches of batchSize; progress, when not nil, receives a
+// progress bar.
+func predictLogits(ev evaluator, enc []data.Encoded, buckets []int, pad int32, batchSize, numLabels int, progress io.Writer) ([][]float32, error) {
 	var prog *runlog.Progress
 	if progress != nil {
 		prog = runlog.NewProgress(progress, "predict", len(enc))
 	}
 	logits := make([][]float32, len(enc))
-	for start := 0; start < len(enc); start += p.BatchSize * 8 {
-		end := min(len(enc), start+p.BatchSize*8)
-		_, l, err := evaluateEncoded(p.runner, enc[start:end], data.DefaultBuckets(p.maxLen()), p.pad(), p.BatchSize, ls.Len())
+	for start := 0; start < len(enc); start += batchSize * 8 {
+		end := min(len(enc), start+batchSize*8)
+		_, l, err := evaluateEncoded(ev, enc[start:end], buckets, pad, batchSize, numLabels)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		copy(logits[start:end], l)
 		if prog != nil {
@@ -288,6 +299,12 @@ func (p *Predictor) PredictFile(in, out string, opts data.Options, progress io.W
 	if prog != nil {
 		prog.Done()
 	}
+	return logits, nil
+}
+
+// writePredictions writes JSONL to out (through a temporary file renamed
+// into place): each input record with "label", "probs" and "logits" added.
+func writePredictions(ex []data.Example, logits [][]float32, labels []string, out string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
@@ -302,9 +319,9 @@ func (p *Predictor) PredictFile(in, out string, opts data.Options, progress io.W
 		probs := softmax(logits[i])
 		pm := map[string]float64{}
 		for c, pr := range probs {
-			pm[ls.Names[c]] = pr
+			pm[labels[c]] = pr
 		}
-		rec["label"] = ls.Names[argmax(logits[i])]
+		rec["label"] = labels[argmax(logits[i])]
 		rec["probs"] = pm
 		rec["logits"] = logits[i]
 		b, err := json.Marshal(rec)

@@ -30,7 +30,8 @@ func IsAdapter(dir string) bool {
 // is a model folder, a .gguf file or an adapter folder (then the base is
 // the one the adapter records); adapterDir, when not "", is a LoRA,
 // prefix-tuning, prompt-tuning or bottleneck adapter folder on model
-// (model "" = the adapter's base). warn, when not nil, receives warnings.
+// (model "" = the adapter's base). For SeqCls the labels are the adapter's
+// (its head is among its weights). warn, when not nil, receives warnings.
 func LoadTrained(model, adapterDir string, task Task, warn func(string)) (*Model, error) {
 	if adapterDir == "" && model != "" && IsAdapter(model) {
 		model, adapterDir = "", model
@@ -38,40 +39,42 @@ func LoadTrained(model, adapterDir string, task Task, warn func(string)) (*Model
 	if adapterDir == "" {
 		return Load(model, task, nil, 0)
 	}
-	var attach func(*Model) error
+	// attach adds the adapter to the base and reports whether it brought
+	// its own trained copy of the task head.
+	var attach func(*Model) (bool, error)
 	var recorded string
-	var warnings []string
+	var warnings, labels []string
 	switch {
 	case ptuning.AdapterKind(adapterDir) != "":
 		l, err := ptuning.ReadAdapter(adapterDir)
 		if err != nil {
 			return nil, err
 		}
-		recorded = l.BaseModel
-		attach = func(m *Model) error { return ptuning.Attach(m, l) }
+		recorded, labels = l.BaseModel, l.Labels()
+		attach = func(m *Model) (bool, error) { return l.HeadRows() > 0, ptuning.Attach(m, l) }
 	case adapter.IsFolder(adapterDir):
 		l, err := adapter.Read(adapterDir)
 		if err != nil {
 			return nil, err
 		}
-		recorded, warnings = l.BaseModel, l.Warnings
-		attach = func(m *Model) error {
+		recorded, warnings, labels = l.BaseModel, l.Warnings, l.Labels
+		attach = func(m *Model) (bool, error) {
 			h := adapter.NewHook()
 			m.AddHook(h)
 			_, err := adapter.Attach(m, h, l, l.Name, m.adapterModules)
-			return err
+			return len(l.Head) > 0, err
 		}
 	default:
 		l, err := lora.ReadAdapter(adapterDir)
 		if err != nil {
 			return nil, err
 		}
-		recorded, warnings = l.BaseModel, l.Warnings
-		attach = func(m *Model) error {
+		recorded, warnings, labels = l.BaseModel, l.Warnings, l.Labels()
+		attach = func(m *Model) (bool, error) {
 			h := lora.NewHook()
 			m.AddHook(h)
-			_, err := lora.Attach(m, h, l, lora.DefaultAdapter)
-			return err
+			a, err := lora.Attach(m, h, l, lora.DefaultAdapter)
+			return err == nil && len(a.Saved) > 0, err
 		}
 	}
 	if warn != nil {
@@ -86,12 +89,19 @@ func LoadTrained(model, adapterDir string, task Task, warn func(string)) (*Model
 			return nil, err
 		}
 	}
-	m, err := Load(base, task, nil, 0)
+	if task != SeqCls {
+		labels = nil
+	}
+	m, err := Load(base, task, labels, 0)
 	if err != nil {
 		return nil, fmt.Errorf("loading the base model of %s: %w", adapterDir, err)
 	}
-	if err := attach(m); err != nil {
+	head, err := attach(m)
+	if err != nil {
 		return nil, err
+	}
+	if head {
+		m.NewHead = nil
 	}
 	return m, nil
 }

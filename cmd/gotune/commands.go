@@ -35,11 +35,45 @@ func (r *runFlags) bind(fs *flag.FlagSet) {
 	fs.IntVar(&r.batch, "batch-size", 32, "examples per batch")
 }
 
-// evaluate evaluates p on the labelled data file path and prints the
+// classifier is a loaded classification model: an encoder's
+// gotune.Predictor or a gotune.DecoderClassifier.
+type classifier interface {
+	Evaluate(path string, opts data.Options) (map[string]float64, error)
+	PredictFile(in, out string, opts data.Options, progress io.Writer) error
+}
+
+// sized applies --max-len and --batch-size to a loaded classifier.
+func (r *runFlags) sized(c classifier) classifier {
+	switch m := c.(type) {
+	case *gotune.Predictor:
+		m.MaxLen, m.BatchSize = min(r.maxLen, m.Model.Cfg.MaxPositionEmbeddings), r.batch
+	case *gotune.DecoderClassifier:
+		m.MaxLen, m.BatchSize = r.maxLen, r.batch
+	}
+	return c
+}
+
+// load loads a saved classifier: a decoder classifier when dir holds one,
+// an encoder's predictor otherwise.
+func (r *runFlags) load(dir string) (classifier, error) {
+	if gotune.IsDecoderClassifier(dir) {
+		d, err := gotune.LoadDecoderClassifier(dir, r.backend)
+		if err != nil {
+			return nil, err
+		}
+		return r.sized(d), nil
+	}
+	p, err := gotune.LoadPredictor(dir, r.backend)
+	if err != nil {
+		return nil, err
+	}
+	return r.sized(p), nil
+}
+
+// evaluate evaluates c on the labelled data file path and prints the
 // metrics as one JSON line.
-func (r *runFlags) evaluate(p *gotune.Predictor, path string, out io.Writer) error {
-	p.MaxLen, p.BatchSize = min(r.maxLen, p.Model.Cfg.MaxPositionEmbeddings), r.batch
-	met, err := p.Evaluate(path, r.data)
+func (r *runFlags) evaluate(c classifier, path string, out io.Writer) error {
+	met, err := r.sized(c).Evaluate(path, r.data)
 	if err != nil {
 		return err
 	}
@@ -48,10 +82,9 @@ func (r *runFlags) evaluate(p *gotune.Predictor, path string, out io.Writer) err
 	return nil
 }
 
-// predict writes p's predictions for the data file in to output.
-func (r *runFlags) predict(p *gotune.Predictor, in, output string, out, errOut io.Writer) error {
-	p.MaxLen, p.BatchSize = min(r.maxLen, p.Model.Cfg.MaxPositionEmbeddings), r.batch
-	if err := p.PredictFile(in, output, r.data, errOut); err != nil {
+// predict writes c's predictions for the data file in to output.
+func (r *runFlags) predict(c classifier, in, output string, out, errOut io.Writer) error {
+	if err := r.sized(c).PredictFile(in, output, r.data, errOut); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "wrote %s\n", output)
@@ -71,11 +104,11 @@ func runEval(args []string, out, errOut io.Writer) error {
 	if *modelDir == "" || *path == "" {
 		return fmt.Errorf("need --model and --data")
 	}
-	p, err := gotune.LoadPredictor(*modelDir, r.backend)
+	c, err := r.load(*modelDir)
 	if err != nil {
 		return err
 	}
-	return r.evaluate(p, *path, out)
+	return r.evaluate(c, *path, out)
 }
 
 func runPredict(args []string, out, errOut io.Writer) error {
@@ -92,11 +125,11 @@ func runPredict(args []string, out, errOut io.Writer) error {
 	if *modelDir == "" || *in == "" || *output == "" {
 		return fmt.Errorf("need --model, --input and --output")
 	}
-	p, err := gotune.LoadPredictor(*modelDir, r.backend)
+	c, err := r.load(*modelDir)
 	if err != nil {
 		return err
 	}
-	return r.predict(p, *in, *output, out, errOut)
+	return r.predict(c, *in, *output, out, errOut)
 }
 
 // weightedSpec splits an --adapter DIR:WEIGHT value (weight 1 when absent).
