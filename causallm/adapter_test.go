@@ -12,6 +12,7 @@ import (
 	"github.com/gotune/gotune/generate"
 	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/method/adapter"
+	"github.com/gotune/gotune/method/ptuning"
 	"github.com/gotune/gotune/methods"
 	"github.com/gotune/gotune/safetensors"
 )
@@ -148,5 +149,53 @@ func TestBottleneckAdapters(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestPromptAdapterFilesCausalLM saves prefix and prompt tuning on a causal
+// LM: the adapter file holds the prompt only (a causal LM has no head to
+// save), as PEFT's does, and reloads to the same logits.
+func TestPromptAdapterFilesCausalLM(t *testing.T) {
+	dir := filepath.Join(fixtures, "llama-causal")
+	in := fixture.Decoder(t, dir)
+	for _, kind := range []string{ptuning.Prefix, ptuning.Prompt} {
+		t.Run(kind, func(t *testing.T) {
+			m, err := causallm.Load(dir, causallm.CausalLM, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.SetDropout(0)
+			meth, err := ptuning.New(kind, ptuning.Config{NumVirtualTokens: 4}, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := meth.Prepare(m); err != nil {
+				t.Fatal(err)
+			}
+			want := fixture.Flat(lmOutputs(t, m, in, false, nil)[1])
+			out := filepath.Join(t.TempDir(), kind)
+			if err := meth.Save(m, out); err != nil {
+				t.Fatal(err)
+			}
+			f, err := safetensors.ReadFile(filepath.Join(out, ptuning.WeightsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(f.Tensors) != 1 || f.Tensors[0].Name != ptuning.KeyPrompt {
+				var names []string
+				for _, ts := range f.Tensors {
+					names = append(names, ts.Name)
+				}
+				t.Fatalf("%s holds %d tensors (%v), want only %s", ptuning.WeightsFile, len(names), names, ptuning.KeyPrompt)
+			}
+			m2, err := causallm.LoadTrained("", out, causallm.CausalLM, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m2.SetDropout(0)
+			if d := fixture.MaxDiff(fixture.Flat(lmOutputs(t, m2, in, false, nil)[1]), want); d > 1e-5 {
+				t.Errorf("reloaded %s adapter's logits differ by %g", kind, d)
+			}
+		})
 	}
 }

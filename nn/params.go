@@ -150,12 +150,10 @@ func (p *Params) Count() (total, trainable int64) {
 	return
 }
 
-// Tensors returns the named weights (all when names is nil) as safetensors
-// tensors, renamed by rename when it is not nil.
+// Tensors returns exactly the named weights (none for an empty list; pass
+// p.Names() for all) as safetensors tensors, renamed by rename when it is
+// not nil.
 func (p *Params) Tensors(names []string, rename func(string) string) ([]*safetensors.Tensor, error) {
-	if names == nil {
-		names = p.Names()
-	}
 	out := make([]*safetensors.Tensor, 0, len(names))
 	for _, n := range names {
 		data, err := p.Value(n)

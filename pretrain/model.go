@@ -84,7 +84,7 @@ func SaveMLM(dir string, cfg *bert.Config, p *nn.Params, tok *tokenizer.Tokenize
 	if err := checkpoint.WriteFileAtomic(filepath.Join(dir, "config.json"), b); err != nil {
 		return err
 	}
-	ts, err := p.Tensors(nil, nil)
+	ts, err := p.Tensors(p.Names(), nil)
 	if err != nil {
 		return err
 	}
