@@ -7,7 +7,8 @@
 #   METHOD  feature (frozen encoder, mean pooling, linear head) or full
 #   ARM     none | none_eN (no augmentation, N epochs: the step-matched control)
 #           | eda4 | eda16 | ctx4 (contextual substitution with MODEL's MLM head)
-# Env: GOTUNE (binary, default gotune), SEEDS (default "1 2 3").
+# Env: GOTUNE (binary, default gotune), SEEDS (default "1 2 3"), LR (default
+# 1e-3 for feature, 1e-4 for full).
 set -u
 data=$1 model=$2 method=$3; shift 3
 G=${GOTUNE:-gotune}
@@ -17,8 +18,8 @@ case $data in
   *) echo "unknown data $data" >&2; exit 2 ;;
 esac
 case $method in
-  feature) mflags=(--method feature --pooling mean --lr 1e-3); epochs=10 ;;
-  full) mflags=(--method full --lr 1e-4); epochs=5 ;;
+  feature) mflags=(--method feature --pooling mean --lr ${LR:-1e-3}); epochs=10 ;;
+  full) mflags=(--method full --lr ${LR:-1e-4}); epochs=5 ;;
   *) echo "unknown method $method" >&2; exit 2 ;;
 esac
 mkdir -p runs
