@@ -24,6 +24,22 @@ import (
 // folder.
 func tinyDecoder(t *testing.T) string { return testmodel.NewDecoder(t) }
 
+// tinyRun is the configuration of a small run on the tiny decoder: the
+// data file evaluates itself, batch 8, seed 3; LoRA r 8, alpha 16 on every
+// linear layer; houlsby adapters with reduction 2.
+func tinyRun(t *testing.T, model, train, method string, lr float64, epochs, maxLen int) gotune.Config {
+	cfg := gotune.DefaultConfig()
+	cfg.Model, cfg.Train, cfg.Eval, cfg.Out = model, train, train, filepath.Join(t.TempDir(), "run")
+	cfg.Method, cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.MaxLen, cfg.Seed = method, lr, epochs, 8, maxLen, 3
+	switch method {
+	case "lora":
+		cfg.LoRA.R, cfg.LoRA.Alpha, cfg.LoRA.Targets = 8, 16, []string{"all-linear"}
+	case "adapter":
+		cfg.Adapter.Placement, cfg.Adapter.ReductionFactor = "houlsby", 2
+	}
+	return cfg
+}
+
 func writeLines(t *testing.T, name string, recs []map[string]any) string {
 	t.Helper()
 	var sb strings.Builder
@@ -75,15 +91,7 @@ func TestCausalLMTrainGenerate(t *testing.T) {
 		lr     float64
 	}{{"full", 1e-2}, {"lora", 3e-2}, {"adapter", 3e-2}} {
 		t.Run(tc.method, func(t *testing.T) {
-			cfg := gotune.DefaultConfig()
-			cfg.Model, cfg.Train, cfg.Eval, cfg.Out = model, train, train, filepath.Join(t.TempDir(), "run")
-			cfg.Method, cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.MaxLen, cfg.Seed = tc.method, tc.lr, 30, 8, 32, 3
-			if tc.method == "lora" {
-				cfg.LoRA.R, cfg.LoRA.Alpha, cfg.LoRA.Targets = 8, 16, []string{"all-linear"}
-			}
-			if tc.method == "adapter" {
-				cfg.Adapter.Placement, cfg.Adapter.ReductionFactor = "houlsby", 2
-			}
+			cfg := tinyRun(t, model, train, tc.method, tc.lr, 30, 32)
 			base, err := gotune.EvaluateCausalLM(model, train, gotune.LMEvalOptions{BatchSize: 8, MaxLen: 32})
 			if err != nil {
 				t.Fatal(err)
@@ -160,15 +168,7 @@ func TestDecoderClassify(t *testing.T) {
 		lr     float64
 	}{{"full", 1e-2}, {"lora", 3e-2}, {"adapter", 3e-2}} {
 		t.Run(tc.method, func(t *testing.T) {
-			cfg := gotune.DefaultConfig()
-			cfg.Model, cfg.Train, cfg.Eval, cfg.Out = model, train, train, filepath.Join(t.TempDir(), "run")
-			cfg.Method, cfg.LR, cfg.Epochs, cfg.BatchSize, cfg.MaxLen, cfg.Seed = tc.method, tc.lr, 10, 8, 16, 3
-			if tc.method == "lora" {
-				cfg.LoRA.Targets = []string{"all-linear"}
-			}
-			if tc.method == "adapter" {
-				cfg.Adapter.ReductionFactor = 2
-			}
+			cfg := tinyRun(t, model, train, tc.method, tc.lr, 10, 16)
 			res, err := gotune.Train(context.Background(), cfg, io.Discard)
 			if err != nil {
 				t.Fatal(err)

@@ -305,11 +305,7 @@ func TestCompareBudget(t *testing.T) {
 	o.Base.Epochs, o.Seeds = 50, 2 // 200 steps a run, about a second each
 	o.Budget = 1500 * time.Millisecond
 	o.Runner = testChild(t)
-	var log strings.Builder
-	rep, err := Run(context.Background(), o, &log)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
+	rep, log := mustRun(t, o)
 	bp := rep.Budget
 	if bp == nil || len(bp.Methods) != 2 {
 		t.Fatalf("no budget plan: %+v", bp)
@@ -808,11 +804,7 @@ func TestCompareCausalLMBudget(t *testing.T) {
 	o.Methods = []string{"feature", "full"}
 	o.Budget = 1500 * time.Millisecond
 	o.Runner = testChild(t)
-	var log strings.Builder
-	rep, err := Run(context.Background(), o, &log)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
+	rep, _ := mustRun(t, o)
 	bp := rep.Budget
 	if bp == nil || len(bp.Methods) != 1 || bp.Methods[0].Method != "full" {
 		t.Fatalf("budget plan %+v; want one line, full's", bp)
@@ -840,14 +832,21 @@ func TestCompareCausalLMBudget(t *testing.T) {
 // results.json; log is what it printed.
 func runAndRead(t *testing.T, o Options) (rep *Report, md string, saved Report, log *strings.Builder) {
 	t.Helper()
-	log = &strings.Builder{}
-	rep, err := Run(context.Background(), o, log)
-	if err != nil {
-		t.Fatalf("%v\n%s", err, log.String())
-	}
+	rep, log = mustRun(t, o)
 	md = readFile(t, filepath.Join(o.Base.Out, MarkdownFile))
 	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(o.Base.Out, ResultsFile))), &saved); err != nil {
 		t.Fatal(err)
 	}
 	return rep, md, saved, log
+}
+
+// mustRun runs a comparison that must succeed; log is what it printed.
+func mustRun(t *testing.T, o Options) (*Report, *strings.Builder) {
+	t.Helper()
+	log := &strings.Builder{}
+	rep, err := Run(context.Background(), o, log)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	return rep, log
 }
