@@ -21,7 +21,7 @@ func runGenerate(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("generate", flag.ContinueOnError)
 	fs.SetOutput(errOut)
 	modelPath := fs.String("model", "", "Hugging Face folder (llama, mistral, qwen2, gpt2), LLaMA-architecture .gguf file, or a run's model folder (full model or PEFT adapter)")
-	adapterDir := fs.String("adapter", "", "PEFT adapter folder (LoRA, prefix or prompt tuning; a lora/ptuning/prompt run's model folder) on --model (default: the adapter's base_model_name_or_path)")
+	adapterDir := fs.String("adapter", "", "adapter folder on --model: PEFT (LoRA, prefix or prompt tuning) or AdapterHub (bottleneck adapters), or such a run's model folder (default base: the one the adapter records)")
 	prompt := fs.String("prompt", "", "prompt text (\"\" with no --input: start from BOS)")
 	input := fs.String("input", "", "JSONL prompts: each line {\"prompt\": \"...\"} (or \"text\") or {\"input_ids\": [...]}")
 	output := fs.String("output", "", "JSONL results (one line per prompt: prompt, output_ids, text); default: text to stdout")

@@ -45,7 +45,7 @@ func runLMEval(args []string, out, errOut io.Writer) error {
 	modelPath := fs.String("model", "", "causal LM: model folder, .gguf file, or a causal-lm run's model folder")
 	path := fs.String("data", "", "data file (instruction records, prompt/completion, chat, text or input_ids)")
 	var o gotune.LMEvalOptions
-	fs.StringVar(&o.Adapter, "adapter", "", "PEFT adapter folder on --model")
+	fs.StringVar(&o.Adapter, "adapter", "", "adapter folder on --model (PEFT LoRA/prefix/prompt or AdapterHub bottleneck adapters)")
 	fs.StringVar(&o.Template, "template", "", "prompt template, as in training (auto, alpaca, chat, chatml, none)")
 	fs.BoolVar(&o.TrainOnPrompt, "train-on-prompt", false, "score prompt tokens too")
 	fs.StringVar(&o.TextField, "text-field", "text", "field holding plain text")

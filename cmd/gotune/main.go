@@ -34,7 +34,7 @@ Commands:
   train     fine-tune a model on labelled data
   compare   fine-tune with every method on your data, several seeds; report and recommendation
   eval      evaluate a saved model on labelled data, or a causal LM's loss/perplexity (last stdout line: JSON metrics)
-  generate  generate text with a causal LM (LLaMA family, GPT-2, .gguf; --adapter for PEFT adapters)
+  generate  generate text with a causal LM (LLaMA family, GPT-2, .gguf; --adapter for PEFT or AdapterHub adapters)
   predict   classify a file of texts into JSONL
   augment   write EDA / AEDA / contextual augmentations of a data file
   inspect   show a model's architecture and parameter counts
