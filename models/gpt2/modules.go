@@ -75,12 +75,5 @@ func (m *Modules) Locate(name string) (group string, layer int, kinds []string) 
 // the block's layer norm before that sublayer. It satisfies
 // adapter.SiteNamer.
 func (m *Modules) AdapterSite(layer int, kind string) (module, widthWeight string) {
-	p := fmt.Sprintf("transformer.h.%d.", layer)
-	switch kind {
-	case "attention":
-		return p + "attention_adapters", p + "ln_1.weight"
-	case "ffn":
-		return p + "output_adapters", p + "ln_2.weight"
-	}
-	return "", ""
+	return modmap.DecoderAdapterSite("transformer.h.", layer, kind, "ln_1", "ln_2")
 }

@@ -82,12 +82,5 @@ func (m *Modules) Locate(name string) (group string, layer int, kinds []string) 
 // "attention"), output_adapters after the MLP ("ffn"). The width weight is
 // the layer's RMSNorm before that block. It satisfies adapter.SiteNamer.
 func (m *Modules) AdapterSite(layer int, kind string) (module, widthWeight string) {
-	p := fmt.Sprintf("model.layers.%d.", layer)
-	switch kind {
-	case "attention":
-		return p + "attention_adapters", p + "input_layernorm.weight"
-	case "ffn":
-		return p + "output_adapters", p + "post_attention_layernorm.weight"
-	}
-	return "", ""
+	return modmap.DecoderAdapterSite("model.layers.", layer, kind, "input_layernorm", "post_attention_layernorm")
 }

@@ -65,3 +65,19 @@ func Layer(name, prefix string) (layer int, rest string, ok bool) {
 	}
 	return i, sub, true
 }
+
+// DecoderAdapterSite names where AdapterHub's decoder mixins (LLaMA, GPT-2)
+// keep a layer's bottleneck adapters: "<prefix><layer>.attention_adapters"
+// after the attention block (kind "attention"), whose width is that of the
+// norm attnNorm before it, and "<prefix><layer>.output_adapters" after the
+// MLP ("ffn"), with the width of ffnNorm. Other kinds give "".
+func DecoderAdapterSite(prefix string, layer int, kind, attnNorm, ffnNorm string) (module, widthWeight string) {
+	p := prefix + strconv.Itoa(layer) + "."
+	switch kind {
+	case "attention":
+		return p + "attention_adapters", p + attnNorm + ".weight"
+	case "ffn":
+		return p + "output_adapters", p + ffnNorm + ".weight"
+	}
+	return "", ""
+}
