@@ -372,18 +372,9 @@ func (m *Model) Source() string { return m.Path }
 
 // AddExtraParam adds a method-owned trainable weight (see method.Model).
 func (m *Model) AddExtraParam(name string, shape []int, value []float32) error {
-	if m.P.Has(name) && !m.Extra[name] {
-		return fmt.Errorf("weight %s already exists in the model", name)
-	}
-	if err := m.P.Set(name, shape, value); err != nil {
-		return err
-	}
-	m.P.SetTrainable(name, true)
-	if m.Extra == nil {
-		m.Extra = map[string]bool{}
-	}
-	m.Extra[name] = true
-	return nil
+	var err error
+	m.Extra, err = m.P.AddExtra(m.Extra, name, shape, value)
+	return err
 }
 
 func (m *Model) ctx(g *Graph, training bool) *nn.Ctx {

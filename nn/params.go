@@ -232,3 +232,22 @@ func (p *Params) WriteSafetensors(path string, skip map[string]bool) error {
 	}
 	return safetensors.WriteFile(path, ts, map[string]string{"format": "pt"})
 }
+
+// AddExtra adds a trainable weight that belongs to a fine-tuning method,
+// not to the Hugging Face model (method.Model.AddExtraParam), and records
+// its name in extra, which it returns (made when nil). Setting it again is
+// allowed; a name that is a weight of the model itself is an error.
+func (p *Params) AddExtra(extra map[string]bool, name string, shape []int, value []float32) (map[string]bool, error) {
+	if p.Has(name) && !extra[name] {
+		return extra, fmt.Errorf("weight %s already exists in the model", name)
+	}
+	if err := p.Set(name, shape, value); err != nil {
+		return extra, err
+	}
+	p.SetTrainable(name, true)
+	if extra == nil {
+		extra = map[string]bool{}
+	}
+	extra[name] = true
+	return extra, nil
+}
