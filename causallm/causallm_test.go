@@ -29,14 +29,7 @@ func lmOutputs(t *testing.T, m *causallm.Model, in *fixture.DecoderInputs, train
 		logits := m.LMLogits(c, xs[0], xs[1])
 		loss := nn.CausalLMLoss(logits, xs[2])
 		out := []*Node{loss, logits}
-		if len(grads) > 0 {
-			ws := make([]*Node, len(grads))
-			for i, n := range grads {
-				ws[i] = c.Weight(n)
-			}
-			out = append(out, Gradient(loss, ws...)...)
-		}
-		return out
+		return append(out, fixture.Gradients(c, loss, grads)...)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -62,11 +62,7 @@ func TestParityTrainLossAndGradients(t *testing.T) {
 		cfg2.HiddenDropoutProb, cfg2.AttentionProbsDropoutProb = 0, 0
 		logits := bert.Classify(c, &cfg2, bert.Inputs{IDs: xs[0], TypeIDs: xs[1], Mask: xs[2]})
 		loss, _ := nn.CrossEntropy(logits, xs[3])
-		ws := make([]*Node, len(gradNames))
-		for i, n := range gradNames {
-			ws[i] = c.Weight(n)
-		}
-		return append([]*Node{loss, logits}, Gradient(loss, ws...)...)
+		return append([]*Node{loss, logits}, fixture.Gradients(c, loss, gradNames)...)
 	})
 	if err != nil {
 		t.Fatal(err)

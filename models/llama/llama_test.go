@@ -33,11 +33,7 @@ func TestParityCausalLM(t *testing.T) {
 			loss := nn.CausalLMLoss(logits, xs[2])
 			out := []*Node{loss, logits}
 			if training {
-				ws := make([]*Node, len(gradNames))
-				for i, n := range gradNames {
-					ws[i] = c.Weight(n)
-				}
-				out = append(out, Gradient(loss, ws...)...)
+				out = append(out, fixture.Gradients(c, loss, gradNames)...)
 			}
 			return out
 		})
