@@ -5,7 +5,7 @@ import (
 	"io"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
-	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gotune/gotune/nn"
 
 	"github.com/gotune/gotune/causallm"
 	"github.com/gotune/gotune/data"
@@ -63,8 +63,8 @@ func LoadDecoderClassifier(dir, backend string) (*DecoderClassifier, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
-		loss, logits := m.Loss(xs[0].Graph(), xs, false)
+	e, err := nn.NewModelExec(be, m.P, func(g *Graph, xs []*Node) []*Node {
+		loss, logits := m.Loss(g, xs, false)
 		return []*Node{loss, logits}
 	})
 	if err != nil {

@@ -115,8 +115,8 @@ func (j *job) extractFeatures() error {
 			return exec, nil
 		}
 		p := j.model.Params()
-		exec, err = model.NewExec(j.be, p.Store(), func(s *model.Scope, xs []*Node) *Node {
-			return j.feat.FeatureGraph(j.model, &nn.Ctx{G: xs[0].Graph(), P: p}, xs)
+		exec, err = nn.NewModelExec(j.be, p, func(g *Graph, xs []*Node) []*Node {
+			return []*Node{j.feat.FeatureGraph(j.model, &nn.Ctx{G: g, P: p}, xs)}
 		})
 		if err == nil {
 			exec.SetMaxCache(64)

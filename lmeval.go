@@ -3,13 +3,14 @@ package gotune
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/gomlx/gomlx/ml/model"
 	"os"
 	"path/filepath"
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gotune/gotune/nn"
 
 	"github.com/gotune/gotune/causallm"
 	"github.com/gotune/gotune/data"
@@ -91,8 +92,8 @@ func EvaluateCausalLM(modelPath, path string, o LMEvalOptions) (map[string]float
 	if err != nil {
 		return nil, err
 	}
-	e, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
-		loss, count := m.Loss(xs[0].Graph(), xs, false)
+	e, err := nn.NewModelExec(be, m.P, func(g *Graph, xs []*Node) []*Node {
+		loss, count := m.Loss(g, xs, false)
 		return []*Node{loss, count}
 	})
 	if err != nil {

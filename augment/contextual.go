@@ -118,8 +118,7 @@ func NewContextual(modelDir, backend string, p float64, k, numAug int) (*Context
 // (the top ids are picked in Go: the Go backend's TopK is slow on a
 // vocabulary-sized axis).
 func (c *Contextual) compile(be compute.Backend, ps *nn.Params) error {
-	e, err := model.NewExec(be, ps.Store(), func(s *model.Scope, xs []*Node) []*Node {
-		g := xs[0].Graph()
+	e, err := nn.NewModelExec(be, ps, func(g *Graph, xs []*Node) []*Node {
 		ctx := &nn.Ctx{G: g, P: ps}
 		h := bert.Encode(ctx, c.cfg, bert.Inputs{IDs: xs[0], Mask: xs[1]})
 		b, l, hid := h.Shape().Dimensions[0], h.Shape().Dimensions[1], h.Shape().Dimensions[2]

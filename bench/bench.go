@@ -16,7 +16,6 @@ import (
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/causallm"
 	"github.com/gotune/gotune/classify"
@@ -220,8 +219,8 @@ func newGPT2(o *Options) (*setup, error) {
 		newInfer: func(be compute.Backend) (func() error, error) {
 			// As the peer: logits for ids and mask (no labels, no loss),
 			// summed.
-			e, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
-				c := &nn.Ctx{G: xs[0].Graph(), P: m.P, Hooks: m.Hooks}
+			e, err := nn.NewModelExec(be, m.P, func(g *Graph, xs []*Node) []*Node {
+				c := &nn.Ctx{G: g, P: m.P, Hooks: m.Hooks}
 				return []*Node{ReduceAllSum(m.LMLogits(c, xs[0], xs[1]))}
 			})
 			if err != nil {

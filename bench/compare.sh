@@ -13,7 +13,7 @@ OUT=${1:?output jsonl}; STEPS=${2:-5}; shift 2 || true
 here=$(cd "$(dirname "$0")/.." && pwd)
 peer=$here/../shared/peer/bench_torch.py
 cd "$here"
-GOEXPERIMENT=simd go build -o /tmp/gotune-bench ./cmd/gotune || exit 1
+GOTOOLCHAIN=auto GOEXPERIMENT=simd go build -o /tmp/gotune-bench ./cmd/gotune || exit 1
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=("minilm full" "minilm lora" "minilm head" "minilm freeze8" "minilm infer"
   "bert-base full" "bert-base lora" "bert-base head" "bert-base freeze8" "bert-base infer")

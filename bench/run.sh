@@ -6,7 +6,7 @@
 set -u
 OUT=${1:?output jsonl}; STEPS=${2:-5}; shift 2 || true
 cd "$(dirname "$0")/.."
-GOEXPERIMENT=simd go build -o /tmp/gotune-bench ./cmd/gotune || exit 1
+GOTOOLCHAIN=auto GOEXPERIMENT=simd go build -o /tmp/gotune-bench ./cmd/gotune || exit 1
 configs=("$@")
 [ ${#configs[@]} -gt 0 ] || configs=("minilm full" "minilm head" "minilm freeze8" "minilm infer" "bert-base full" "bert-base head" "bert-base freeze8" "bert-base infer")
 for cfg in "${configs[@]}"; do

@@ -9,7 +9,6 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/causallm"
 	"github.com/gotune/gotune/internal/fixture"
@@ -24,7 +23,7 @@ const fixtures = "../testdata/fixtures"
 func lmOutputs(t *testing.T, m *causallm.Model, in *fixture.DecoderInputs, training bool, grads []string) []*tensors.Tensor {
 	t.Helper()
 	be := fixture.Backend(t)
-	exec, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := nn.NewModelExec(be, m.P, func(_ *Graph, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: m.P, Hooks: m.Hooks, Training: training}
 		logits := m.LMLogits(c, xs[0], xs[1])
 		loss := nn.CausalLMLoss(logits, xs[2])
@@ -114,7 +113,7 @@ func TestSeqClsParity(t *testing.T) {
 	}
 	run := func(m *causallm.Model) []*tensors.Tensor {
 		be := fixture.Backend(t)
-		exec, err := model.NewExec(be, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+		exec, err := nn.NewModelExec(be, m.P, func(_ *Graph, xs []*Node) []*Node {
 			loss, logits := m.Loss(xs[0].Graph(), xs, false)
 			return []*Node{loss, logits}
 		})

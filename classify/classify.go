@@ -252,8 +252,8 @@ type Runner struct {
 
 // NewRunner compiles the classifier's evaluation graph for backend.
 func (m *Classifier) NewRunner(backend compute.Backend) (*Runner, error) {
-	e, err := model.NewExec(backend, m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
-		loss, logits := m.Loss(xs[0].Graph(), xs, false)
+	e, err := nn.NewModelExec(backend, m.P, func(g *Graph, xs []*Node) []*Node {
+		loss, logits := m.Loss(g, xs, false)
 		return []*Node{loss, logits}
 	})
 	if err != nil {

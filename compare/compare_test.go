@@ -115,6 +115,13 @@ func mdRowOf(t *testing.T, md, method string) string {
 // each, in child processes, with one failing method injected, and checks
 // the report against the run folders.
 func TestCompareAllMethods(t *testing.T) {
+	// lora+eda needs a WordNet: the augment package's tiny test database
+	// stands in where Debian's wordnet-base is not installed.
+	wn, err := filepath.Abs(filepath.Join("..", "augment", "testdata", "wordnet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("WNSEARCHDIR", wn)
 	o := tinyOptions(t)
 	o.Base.Epochs, o.Seeds = 2, 2
 	o.Methods = []string{"all", "lora+eda"}
@@ -800,7 +807,7 @@ func TestCompareCausalLMBudget(t *testing.T) {
 	o.Base.Model = testmodel.NewDecoder(t)
 	o.Base.Train, o.Base.Eval, _ = lmData(t, 16, 8)
 	o.Base.Out = filepath.Join(t.TempDir(), "cmp")
-	o.Base.BatchSize, o.Base.MaxLen, o.Base.Epochs, o.Seeds = 8, 32, 50, 1 // 100 steps a run
+	o.Base.BatchSize, o.Base.MaxLen, o.Base.Epochs, o.Seeds = 8, 32, 500, 1 // 1,000 steps a run: far over the budget
 	o.Methods = []string{"feature", "full"}
 	o.Budget = 1500 * time.Millisecond
 	o.Runner = testChild(t)
@@ -810,8 +817,8 @@ func TestCompareCausalLMBudget(t *testing.T) {
 		t.Fatalf("budget plan %+v; want one line, full's", bp)
 	}
 	l := bp.Methods[0]
-	if l.Failed != "" || l.Cost.StepsPerEpoch != 2 || l.WantSteps != 100 || l.Steps >= l.WantSteps || l.Cut == "" || l.Cost.Step <= 0 {
-		t.Errorf("full: plan %+v; want 2 steps an epoch, 100 wanted, a cut", l)
+	if l.Failed != "" || l.Cost.StepsPerEpoch != 2 || l.WantSteps != 1000 || l.Steps >= l.WantSteps || l.Cut == "" || l.Cost.Step <= 0 {
+		t.Errorf("full: plan %+v; want 2 steps an epoch, 1000 wanted, a cut", l)
 	}
 	if _, err := os.Stat(filepath.Join(o.Base.Out, "feature")); err == nil {
 		t.Error("the skipped feature method was probed")

@@ -102,8 +102,8 @@ func (g *Generator) build() error {
 	var err error
 	if g.cached == nil {
 		// Inputs: ids, positions, cache mask, pos, then K and V per layer.
-		g.cached, err = model.NewExec(g.backend, g.params.Store(), func(s *model.Scope, xs []*Node) []*Node {
-			c := g.ctx(xs[0].Graph())
+		g.cached, err = nn.NewModelExec(g.backend, g.params, func(gr *Graph, xs []*Node) []*Node {
+			c := g.ctx(gr)
 			cache := &nn.KVCache{Mask: xs[2], Pos: xs[3], K: append([]*Node(nil), xs[4:4+layers]...), V: append([]*Node(nil), xs[4+layers:]...)}
 			logits := lastLogits(g.model.Logits(c, xs[0], xs[1], nil, cache))
 			return append(append([]*Node{logits}, cache.K...), cache.V...)
@@ -113,8 +113,8 @@ func (g *Generator) build() error {
 		}
 	}
 	if g.all == nil {
-		g.all, err = model.NewExec(g.backend, g.params.Store(), func(s *model.Scope, xs []*Node) []*Node {
-			return []*Node{lastLogits(g.model.Logits(g.ctx(xs[0].Graph()), xs[0], xs[1], xs[2], nil))}
+		g.all, err = nn.NewModelExec(g.backend, g.params, func(gr *Graph, xs []*Node) []*Node {
+			return []*Node{lastLogits(g.model.Logits(g.ctx(gr), xs[0], xs[1], xs[2], nil))}
 		})
 	}
 	return err

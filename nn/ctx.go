@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/gomlx/compute"
 	"github.com/gomlx/compute/dtypes"
@@ -105,7 +106,7 @@ func Activation(name string, x *Node) (*Node, error) {
 	case "gelu", "gelu_python":
 		return activation.Gelu(x), nil
 	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
-		return activation.GeluApproximate(x), nil
+		return geluTanh(x), nil
 	case "relu":
 		return activation.Relu(x), nil
 	case "silu", "swish":
@@ -114,6 +115,16 @@ func Activation(name string, x *Node) (*Node, error) {
 		return Tanh(x), nil
 	}
 	return nil, fmt.Errorf("unsupported activation %q (supported: gelu, gelu_new, gelu_pytorch_tanh, relu, silu, tanh)", name)
+}
+
+// geluTanh is the tanh approximation of GELU, 0.5·x·(1+tanh(√(2/π)·(x+0.044715·x³))),
+// built from element-wise ops. GoMLX's fused GeluApproximate is not used: the
+// pure-Go backend's SIMD gradient kernel (compute v0.1.14,
+// vjpGeluApprox*SIMD) computes the inner term as 0.044715·x+x³, so its
+// gradients are wrong (docs/engine.md); TestActivationGradients checks this.
+func geluTanh(x *Node) *Node {
+	inner := MulScalar(Add(x, MulScalar(Mul(Square(x), x), 0.044715)), math.Sqrt(2/math.Pi))
+	return Mul(x, MulScalar(OnePlus(Tanh(inner)), 0.5))
 }
 
 // Record stores x under name when capturing is on.

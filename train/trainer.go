@@ -103,18 +103,18 @@ func New(backend compute.Backend, m Model, opts Options) (*Trainer, error) {
 	}
 	var err error
 	if opts.GradAccum == 1 {
-		t.stepE, err = model.NewExec(backend, store, t.stepGraph)
+		t.stepE, err = nn.NewModelExec(backend, p, t.stepGraph)
 	} else {
-		t.accE, err = model.NewExec(backend, store, t.accGraph)
+		t.accE, err = nn.NewModelExec(backend, p, t.accGraph)
 		if err == nil {
-			t.applyE, err = model.NewExec(backend, store, t.applyGraph)
+			t.applyE, err = nn.NewModelExec(backend, p, t.applyGraph)
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	t.evalE, err = model.NewExec(backend, store, func(s *model.Scope, xs []*Node) []*Node {
-		loss, out := m.Loss(xs[0].Graph(), xs, false)
+	t.evalE, err = nn.NewModelExec(backend, p, func(g *Graph, xs []*Node) []*Node {
+		loss, out := m.Loss(g, xs, false)
 		return []*Node{loss, out}
 	})
 	if err != nil {
@@ -213,7 +213,7 @@ func (t *Trainer) update(grads []*Node, lr, step *Node) *Node {
 }
 
 // stepGraph: inputs..., lr, step → loss, grad norm (no accumulation).
-func (t *Trainer) stepGraph(s *model.Scope, xs []*Node) []*Node {
+func (t *Trainer) stepGraph(_ *Graph, xs []*Node) []*Node {
 	n := len(xs)
 	loss, grads := t.gradients(xs[:n-2])
 	norm := t.update(grads, xs[n-2], xs[n-1])
@@ -221,7 +221,7 @@ func (t *Trainer) stepGraph(s *model.Scope, xs []*Node) []*Node {
 }
 
 // accGraph: inputs... → loss; adds gradients / GradAccum to the accumulators.
-func (t *Trainer) accGraph(s *model.Scope, xs []*Node) []*Node {
+func (t *Trainer) accGraph(_ *Graph, xs []*Node) []*Node {
 	loss, grads := t.gradients(xs)
 	g := xs[0].Graph()
 	inv := 1 / float64(t.opts.GradAccum)
@@ -232,14 +232,14 @@ func (t *Trainer) accGraph(s *model.Scope, xs []*Node) []*Node {
 }
 
 // applyGraph: lr, step → grad norm; applies and clears the accumulators.
-func (t *Trainer) applyGraph(s *model.Scope, lr, step *Node) *Node {
-	g := lr.Graph()
+func (t *Trainer) applyGraph(g *Graph, xs []*Node) []*Node {
+	lr, step := xs[0], xs[1]
 	grads := make([]*Node, len(t.acc))
 	for i, a := range t.acc {
 		grads[i] = a.NodeValue(g)
 		a.SetValueGraph(ZerosLike(grads[i]))
 	}
-	return t.update(grads, lr, step)
+	return []*Node{t.update(grads, lr, step)}
 }
 
 // TrainStep runs one micro-batch: forward, backward and, on the last

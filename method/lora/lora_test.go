@@ -9,7 +9,6 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/internal/fixture"
@@ -106,7 +105,7 @@ func TestPEFTTrainGradients(t *testing.T) {
 	if len(keys) != 10 {
 		t.Fatalf("fixture has %d gradients, want 10", len(keys))
 	}
-	exec, err := model.NewExec(fixture.Backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := nn.NewModelExec(fixture.Backend(t), m.P, func(_ *Graph, xs []*Node) []*Node {
 		loss, lg := m.Loss(xs[0].Graph(), xs, true)
 		c := &nn.Ctx{G: xs[0].Graph(), P: m.P}
 		ws := make([]*Node, len(params))

@@ -10,7 +10,6 @@ import (
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/classify"
 	"github.com/gotune/gotune/internal/fixture"
@@ -65,7 +64,7 @@ func checkPastKV(t *testing.T, m *classify.Classifier, v string, exp *safetensor
 	}
 	layers, heads := m.Cfg.NumHiddenLayers, m.Cfg.NumAttentionHeads
 	dh := m.Cfg.HiddenSize / heads
-	exec, err := model.NewExec(fixture.Backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := nn.NewModelExec(fixture.Backend(t), m.P, func(_ *Graph, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: m.P, Hooks: m.Hooks}
 		var out []*Node
 		for l := 0; l < layers; l++ {
@@ -169,7 +168,7 @@ func TestPEFTPrefixTrainGradients(t *testing.T) {
 		if !slices.Equal(trainable, slices.Sorted(slices.Values(params))) {
 			t.Errorf("%s: trainable %v, PEFT trains %v", v, trainable, params)
 		}
-		exec, err := model.NewExec(fixture.Backend(t), m.P.Store(), func(s *model.Scope, xs []*Node) []*Node {
+		exec, err := nn.NewModelExec(fixture.Backend(t), m.P, func(_ *Graph, xs []*Node) []*Node {
 			loss, lg := m.Loss(xs[0].Graph(), xs, true)
 			c := &nn.Ctx{G: xs[0].Graph(), P: m.P}
 			ws := make([]*Node, len(params))
@@ -308,7 +307,7 @@ func TestPrefixLayoutGQA(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &ptuning.PrefixHook{P: 4, Shape: ptuning.Shape{Layers: 2, Hidden: 32, KVHeads: 2, HeadDim: 8}}
-	exec, err := model.NewExec(fixture.Backend(t), p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := nn.NewModelExec(fixture.Backend(t), p, func(_ *Graph, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: p}
 		var out []*Node
 		for layer := 0; layer < 2; layer++ {

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/models/bert"
@@ -26,7 +25,7 @@ func TestParityEval(t *testing.T) {
 	for i := 0; i <= cfg.NumHiddenLayers; i++ {
 		names = append(names, "hidden_states."+string(rune('0'+i)))
 	}
-	exec, err := model.NewExec(fixture.Backend(t), p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := nn.NewModelExec(fixture.Backend(t), p, func(_ *Graph, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: p, Capture: map[string]*Node{}}
 		logits := bert.Classify(c, cfg, bert.Inputs{IDs: xs[0], TypeIDs: xs[1], Mask: xs[2]})
 		c.Capture["logits"] = logits
@@ -56,7 +55,7 @@ func TestParityTrainLossAndGradients(t *testing.T) {
 			gradNames = append(gradNames, tt.Name[5:])
 		}
 	}
-	exec, err := model.NewExec(fixture.Backend(t), p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := nn.NewModelExec(fixture.Backend(t), p, func(_ *Graph, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: p, Training: true}
 		cfg2 := *cfg
 		cfg2.HiddenDropoutProb, cfg2.AttentionProbsDropoutProb = 0, 0

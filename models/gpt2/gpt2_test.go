@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/models/gpt2"
@@ -26,7 +25,7 @@ func TestParityCausalLM(t *testing.T) {
 		}
 	}
 	for _, training := range []bool{false, true} {
-		exec, err := model.NewExec(backend, p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+		exec, err := nn.NewModelExec(backend, p, func(_ *Graph, xs []*Node) []*Node {
 			c := &nn.Ctx{G: xs[0].Graph(), P: p, Training: training}
 			cfg := *cfg
 			cfg.EmbdPdrop, cfg.ResidPdrop, cfg.AttnPdrop = 0, 0, 0

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/models/llama"
@@ -27,7 +26,7 @@ func TestParityCausalLM(t *testing.T) {
 		}
 	}
 	for _, training := range []bool{false, true} {
-		exec, err := model.NewExec(backend, p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+		exec, err := nn.NewModelExec(backend, p, func(_ *Graph, xs []*Node) []*Node {
 			c := &nn.Ctx{G: xs[0].Graph(), P: p, Training: training}
 			logits := llama.CausalLM(c, cfg, llama.Inputs{IDs: xs[0], Mask: xs[1]})
 			loss := nn.CausalLMLoss(logits, xs[2])
@@ -60,7 +59,7 @@ func TestParitySeqCls(t *testing.T) {
 	cfg, p := fixture.Model(t, filepath.Join(fixtureDir, "seqcls"), llama.ParseConfig)
 	in, exp := fixture.Decoder(t, fixtureDir), fixture.Expected(t, fixtureDir)
 	backend := fixture.Backend(t)
-	exec, err := model.NewExec(backend, p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := nn.NewModelExec(backend, p, func(_ *Graph, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: p}
 		logits := llama.Classify(c, cfg, llama.Inputs{IDs: xs[0], Mask: xs[1]})
 		loss, _ := nn.CrossEntropy(logits, xs[2])

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive
-	"github.com/gomlx/gomlx/ml/model"
 
 	"github.com/gotune/gotune/internal/fixture"
 	"github.com/gotune/gotune/models/llama"
@@ -52,7 +51,7 @@ func TestPrefixParity(t *testing.T) {
 	in := fixture.Decoder(t, fixtureDir)
 	pe := a.Get("prompt_embeddings")
 	hook := prefixHook{emb: pe.F32, nvt: pe.Shape[0], layers: cfg.NumHiddenLayers}
-	exec, err := model.NewExec(fixture.Backend(t), p.Store(), func(s *model.Scope, xs []*Node) []*Node {
+	exec, err := nn.NewModelExec(fixture.Backend(t), p, func(_ *Graph, xs []*Node) []*Node {
 		c := &nn.Ctx{G: xs[0].Graph(), P: p, Hooks: []any{hook}}
 		logits := llama.CausalLM(c, cfg, llama.Inputs{IDs: xs[0], Mask: xs[1]})
 		return []*Node{nn.CausalLMLoss(logits, xs[2]), logits}
