@@ -64,7 +64,10 @@ else:
 B, T = args.batch or B, args.seq or T
 
 t_build = time.perf_counter()
-with dev:
+if hasattr(dev, "__enter__"):  # torch >= 2.0: build the weights on the device directly
+    with dev:
+        model = LlamaForCausalLM(cfg) if is_llama else BertForSequenceClassification(cfg)
+else:
     model = LlamaForCausalLM(cfg) if is_llama else BertForSequenceClassification(cfg)
 model.to(dev)
 n_total = sum(p.numel() for p in model.parameters())

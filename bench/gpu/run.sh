@@ -10,7 +10,7 @@
 # Writes one JSON line per step to $OUT/gpu.jsonl (gotune's and PyTorch's bench lines with "step", "rc" and
 # "gpu_mem_peak_mib" — the most GPU memory nvidia-smi saw in use during the step, less what was in use before it —
 # added; a failed step gets {"step", "rc", "error"}) and everything printed to $OUT/log.txt.
-# Each step has its own timeout, cut to what is left of the total budget ($GPU_BUDGET_S, default 340 s).
+# Each step has its own timeout, cut to what is left of the total budget ($GPU_BUDGET_S, default 345 s).
 set -u
 dry=${GPU_DRY_RUN:-0}
 [ "${1:-}" = "--dry-run" ] && dry=1
@@ -21,7 +21,7 @@ cd "$root"
 BIN=${GOTUNE:-$root/.gpu/gotune}
 PY=${PY:-/opt/torch/.venv/bin/python3}
 [ -x "$PY" ] || PY=$(command -v python3)
-BUDGET=${GPU_BUDGET_S:-340}
+BUDGET=${GPU_BUDGET_S:-345}
 start=$(date +%s)
 log=$OUT/log.txt
 jsonl=$OUT/gpu.jsonl
@@ -115,7 +115,7 @@ fi
 step gotune-bert-full 90 $G --model $BERT --method full $BB --warmup 2 --steps 5
 step torch-bert-full 60 $T --model $BERT --method full $BB --warmup 2 --steps 5 --dtype f32 --tf32
 # (c) Llama-3.2-1B shape, LoRA r16 all-linear, 4×1024, float32 on both (gotune has no bf16 yet), no dropout.
-step gotune-llama1b-lora 130 $G --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0
+step gotune-llama1b-lora 170 $G --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0
 step torch-llama1b-lora 75 $T --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0 --dtype f32 --tf32
 # Reference only: PyTorch with bf16 autocast (what gotune's future --bf16 is to be compared with).
 step torch-llama1b-lora-bf16 50 $T --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0 --dtype bf16
