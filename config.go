@@ -102,6 +102,9 @@ type Config struct {
 	// Dropout, when ≥ 0, overrides the model's hidden and attention dropout.
 	Dropout       float64 `yaml:"dropout"`
 	GroupByLength bool    `yaml:"group_by_length"`
+	// GradientCheckpointing recomputes each transformer layer's activations
+	// in the backward pass instead of keeping them: less memory, more time.
+	GradientCheckpointing bool `yaml:"gradient_checkpointing,omitempty"`
 
 	LoggingSteps int `yaml:"logging_steps"`
 	// EvalSteps > 0 also evaluates every that many optimizer steps.

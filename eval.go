@@ -315,6 +315,7 @@ func commandLine(c *Config) string {
 	add("seed", c.Seed, d.Seed)
 	add("dropout", c.Dropout, d.Dropout)
 	add("group-by-length", c.GroupByLength, d.GroupByLength)
+	add("gradient-checkpointing", c.GradientCheckpointing, d.GradientCheckpointing)
 	add("logging-steps", c.LoggingSteps, d.LoggingSteps)
 	add("eval-steps", c.EvalSteps, d.EvalSteps)
 	add("save-steps", c.SaveSteps, d.SaveSteps)

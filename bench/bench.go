@@ -50,6 +50,8 @@ type Options struct {
 	Warmup, Steps int
 	Dropout       float64
 	Backend       string
+	// GradientCheckpointing recomputes each layer in the backward pass.
+	GradientCheckpointing bool
 	// Profile, when not nil, is called with true before the timed steps
 	// and false after them.
 	Profile func(start bool)
@@ -74,6 +76,9 @@ type Result struct {
 	TokensPerS float64 `json:"tokens_per_s"`
 	// Device describes the backend and its first device.
 	Device string `json:"device"`
+	// Ops counts the training step graph's nodes by type: the engine's
+	// fused kernels (Fused*) and the plain ops that matter for speed.
+	Ops map[string]int `json:"ops,omitempty"`
 }
 
 // Config returns the BERT config of a named shape.
@@ -355,6 +360,12 @@ func prepare(o *Options) (s *setup, total int64, err error) {
 	if err != nil {
 		return nil, 0, err
 	}
+	switch m := s.m.(type) {
+	case *classify.Classifier:
+		m.GradientCheckpointing = o.GradientCheckpointing
+	case *causallm.Model:
+		m.GradientCheckpointing = o.GradientCheckpointing
+	}
 	p := s.m.Params()
 	total, _ = p.Count()
 	switch o.Method {
@@ -407,6 +418,19 @@ func prepare(o *Options) (s *setup, total int64, err error) {
 	return s, total, nil
 }
 
+// keyOps keeps the fused kernels and the ops whose count says whether a
+// graph reached them (matrix products, transposes, element-wise exp/erf).
+func keyOps(all map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, n := range all {
+		if strings.HasPrefix(k, "Fused") || k == "DotGeneral" || k == "Transpose" || k == "Exp" ||
+			k == "Erf" || k == "Tanh" || k == "ReduceSum" || k == "ReduceMax" {
+			out[k] = n
+		}
+	}
+	return out
+}
+
 // Run runs one configuration.
 func Run(o Options) (*Result, error) {
 	if o.Steps == 0 {
@@ -436,6 +460,7 @@ func Run(o Options) (*Result, error) {
 		}
 		in := s.in
 		step = func() error { _, err := tr.TrainStep(in); return err }
+		defer func() { res.Ops = keyOps(tr.StepOpCounts()) }()
 	}
 	for i := 0; i < o.Warmup+o.Steps; i++ {
 		if i == o.Warmup && o.Profile != nil {

@@ -33,6 +33,9 @@ type Classifier struct {
 	Dir string
 	// Hooks are graph hooks added by the fine-tuning method.
 	Hooks []any
+	// GradientCheckpointing recomputes each layer's activations in the
+	// backward pass instead of keeping them (nn.Ctx.GradientCheckpointing).
+	GradientCheckpointing bool
 	// NewHead lists the weights that were initialised rather than loaded.
 	NewHead []string
 	// Unused lists checkpoint tensors the classifier does not use.
@@ -152,7 +155,7 @@ const (
 )
 
 func (m *Classifier) ctx(g *Graph, training bool) *nn.Ctx {
-	return &nn.Ctx{G: g, P: m.P, Training: training, Hooks: m.Hooks}
+	return &nn.Ctx{G: g, P: m.P, Training: training, Hooks: m.Hooks, GradientCheckpointing: m.GradientCheckpointing}
 }
 
 // Logits builds the logits [batch, labels] graph.

@@ -23,6 +23,11 @@ type Ctx struct {
 	P *Params
 	// Training enables dropout.
 	Training bool
+	// GradientCheckpointing, while training, keeps only each transformer
+	// layer's input for the backward pass and recomputes the layer's
+	// activations there (Hugging Face's gradient_checkpointing): less memory
+	// for about one more forward pass. See LayerInput.
+	GradientCheckpointing bool
 	// Hooks are the active methods' graph hooks; each may implement any of
 	// the hook interfaces in this package (LinearHook, ...).
 	Hooks []any
@@ -125,6 +130,27 @@ func Activation(name string, x *Node) (*Node, error) {
 func geluTanh(x *Node) *Node {
 	inner := MulScalar(Add(x, MulScalar(Mul(Square(x), x), 0.044715)), math.Sqrt(2/math.Pi))
 	return Mul(x, MulScalar(OnePlus(Tanh(inner)), 0.5))
+}
+
+// LayerInput marks x as the input of a transformer layer. With
+// GradientCheckpointing on while training it starts a checkpointed block
+// (GoMLX's Node.Checkpoint): the layer's intermediate values are not kept
+// for the backward pass but recomputed from x. Architectures call it on each
+// layer's input and LayersOutput after the last layer.
+func (c *Ctx) LayerInput(x *Node) *Node {
+	if c.Training && c.GradientCheckpointing {
+		return x.Checkpoint()
+	}
+	return x
+}
+
+// LayersOutput ends the checkpointed blocks LayerInput started (the value
+// is kept, and what follows is not recomputed).
+func (c *Ctx) LayersOutput(x *Node) *Node {
+	if c.Training && c.GradientCheckpointing {
+		return x.StopCheckpoint()
+	}
+	return x
 }
 
 // Record stores x under name when capturing is on.

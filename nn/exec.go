@@ -26,3 +26,14 @@ func NewModelExec(be compute.Backend, p *Params, fn func(g *graph.Graph, xs []*g
 		return fn(g, xs)
 	})
 }
+
+// OpCounts returns the number of nodes of each operation type in g, keyed by
+// GoMLX's node type name (for example "FusedDense", "FusedSoftmax",
+// "DotGeneral").
+func OpCounts(g *graph.Graph) map[string]int {
+	out := map[string]int{}
+	for _, n := range g.Nodes() {
+		out[n.Type().String()]++
+	}
+	return out
+}

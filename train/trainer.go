@@ -43,6 +43,8 @@ type Trainer struct {
 	lastLR  float64
 	lastGN  float64
 	evalShp map[string]bool
+	// lastStep is the graph of the last training step run (for OpCounts).
+	lastStep *Graph
 }
 
 // Stats are what one optimizer step reports.
@@ -126,6 +128,17 @@ func New(backend compute.Backend, m Model, opts Options) (*Trainer, error) {
 		}
 	}
 	return t, nil
+}
+
+// StepOpCounts returns how many nodes of each operation type the last
+// training step's graph has (forward and backward), by GoMLX node type name
+// (e.g. "FusedDense"); nil before the first step. It shows which of
+// the engine's fused kernels a model's graph reaches.
+func (t *Trainer) StepOpCounts() map[string]int {
+	if t.lastStep == nil {
+		return nil
+	}
+	return nn.OpCounts(t.lastStep)
 }
 
 // TrainableNames returns the names of the weights being trained.
@@ -254,14 +267,16 @@ func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
 		args[i] = x
 	}
 	if t.opts.GradAccum == 1 {
-		out, err := t.stepE.Exec(append(args, lrT, stepT)...)
+		out, g, err := t.stepE.CallWithGraph(append(args, lrT, stepT)...)
+		t.lastStep = g
 		if err != nil {
 			return Stats{}, fmt.Errorf("training step %d: %w", t.step+1, err)
 		}
 		t.step++
 		return Stats{Loss: scalar(out[0]), GradNorm: scalar(out[1]), LR: lr, Applied: true}, nil
 	}
-	out, err := t.accE.Exec(args...)
+	out, g, err := t.accE.CallWithGraph(args...)
+	t.lastStep = g
 	if err != nil {
 		return Stats{}, fmt.Errorf("training step %d: %w", t.step+1, err)
 	}

@@ -23,6 +23,7 @@ func runBench(args []string, out, errOut io.Writer) error {
 	fs.IntVar(&o.Steps, "steps", 5, "timed steps")
 	fs.Float64Var(&o.Dropout, "dropout", 0.1, "dropout probability")
 	fs.StringVar(&o.Backend, "backend", "", "compute backend")
+	fs.BoolVar(&o.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to this file")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -167,10 +167,10 @@ func Encode(c *nn.Ctx, cfg *Config, in Inputs) *Node {
 	maskBias := MulScalar(OneMinus(ConvertDType(mask, dtypes.Float32)), -math.MaxFloat32)
 	maskBias = Reshape(maskBias, batch, 1, 1, seq)
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
-		x = layer(c, cfg, i, x, maskBias)
+		x = layer(c, cfg, i, c.LayerInput(x), maskBias)
 		c.Record(fmt.Sprintf("hidden_states.%d", i+1), x)
 	}
-	return x
+	return c.LayersOutput(x)
 }
 
 func layer(c *nn.Ctx, cfg *Config, i int, x, maskBias *Node) *Node {

@@ -193,6 +193,7 @@ func Decode(c *nn.Ctx, cfg *Config, in Inputs) *Node {
 	h, heads := cfg.NEmbd, cfg.NHead
 	for i := 0; i < cfg.NLayer; i++ {
 		l := LayerName(i)
+		x = c.LayerInput(x)
 		a := c.LayerNorm(l+"ln_1", x, cfg.LayerNormEpsilon)
 		qkv := c.Conv1D(l+"attn.c_attn", a)
 		part := func(j int) *Node {
@@ -212,7 +213,7 @@ func Decode(c *nn.Ctx, cfg *Config, in Inputs) *Node {
 		x = c.Sublayer(i, "ffn", f, x, identity)
 		c.Record(fmt.Sprintf("hidden_states.%d", i+1), x)
 	}
-	return c.LayerNorm("transformer.ln_f", x, cfg.LayerNormEpsilon)
+	return c.LayerNorm("transformer.ln_f", c.LayersOutput(x), cfg.LayerNormEpsilon)
 }
 
 func identity(x *Node) *Node { return x }

@@ -124,10 +124,10 @@ func Decode(c *nn.Ctx, cfg *Config, in Inputs) *Node {
 	cos, sin := RopeCosSin(cfg, pos)
 	c.Record("hidden_states.0", x)
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
-		x = layer(c, cfg, i, x, mask, cos, sin, in.Cache)
+		x = layer(c, cfg, i, c.LayerInput(x), mask, cos, sin, in.Cache)
 		c.Record(fmt.Sprintf("hidden_states.%d", i+1), x)
 	}
-	return c.RMSNorm("model.norm", x, cfg.RMSNormEps)
+	return c.RMSNorm("model.norm", c.LayersOutput(x), cfg.RMSNormEps)
 }
 
 // InvFreq returns RoPE's inverse frequencies 1/theta^(2i/d), i < d/2, in
