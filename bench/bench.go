@@ -50,6 +50,10 @@ type Options struct {
 	Warmup, Steps int
 	Dropout       float64
 	Backend       string
+	// Devices and Sharding run the training steps on a device mesh
+	// (train.Options).
+	Devices  int
+	Sharding string
 	// GradientCheckpointing recomputes each layer in the backward pass.
 	GradientCheckpointing bool
 	// Profile, when not nil, is called with true before the timed steps
@@ -76,6 +80,13 @@ type Result struct {
 	TokensPerS float64 `json:"tokens_per_s"`
 	// Device describes the backend and its first device.
 	Device string `json:"device"`
+	// Devices is the size of the device mesh the steps ran on (0: none)
+	// and Sharding its strategy.
+	Devices  int    `json:"devices,omitempty"`
+	Sharding string `json:"sharding,omitempty"`
+	// Losses are the training loss of every step, warm-up included (the
+	// same batch each step; compare runs on different meshes with them).
+	Losses []float64 `json:"losses,omitempty"`
 	// Ops counts the training step graph's nodes by type: the engine's
 	// fused kernels (Fused*) and the plain ops that matter for speed.
 	Ops map[string]int `json:"ops,omitempty"`
@@ -454,12 +465,18 @@ func Run(o Options) (*Result, error) {
 		}
 		res.ParamsTrainable = 0
 	} else {
-		tr, err := train.New(be, s.m, train.Options{LR: 2e-5, WeightDecay: 0.01, Schedule: train.Constant})
+		tr, err := train.New(be, s.m, train.Options{LR: 2e-5, WeightDecay: 0.01, Schedule: train.Constant,
+			Devices: o.Devices, Sharding: o.Sharding})
 		if err != nil {
 			return nil, err
 		}
+		res.Devices, res.Sharding = tr.MeshDevices(), o.Sharding
 		in := s.in
-		step = func() error { _, err := tr.TrainStep(in); return err }
+		step = func() error {
+			st, err := tr.TrainStep(in)
+			res.Losses = append(res.Losses, st.Loss)
+			return err
+		}
 		defer func() { res.Ops = keyOps(tr.StepOpCounts()) }()
 	}
 	for i := 0; i < o.Warmup+o.Steps; i++ {

@@ -120,6 +120,17 @@ step torch-llama1b-lora 75 $T --model $LLAMA --method lora $LB --warmup 2 --step
 # Reference only: PyTorch with bf16 autocast (what gotune's future --bf16 is to be compared with).
 step torch-llama1b-lora-bf16 50 $T --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0 --dtype bf16
 
+# (d) Device mesh: one GPU is a mesh of one; the losses of the same steps must match the run without a mesh.
+step mesh-none 45 $G --model tiny --method full --warmup 1 --steps 3 --dropout 0
+step mesh-dp1 45 $G --model tiny --method full --warmup 1 --steps 3 --dropout 0 --sharding dp --devices 1
+step mesh-fsdp1 45 $G --model tiny --method full --warmup 1 --steps 3 --dropout 0 --sharding fsdp --devices 1
+ngpu=0
+[ "$has_smi" = 1 ] && ngpu=$(nvidia-smi -L | grep -c '^GPU')
+if [ "$ngpu" -gt 1 ]; then
+  step "mesh-dp$ngpu" 60 $G --model tiny --method full --batch $((8 * ngpu)) --warmup 1 --steps 3 --dropout 0 --sharding dp --devices "$ngpu"
+  step "gotune-bert-full-dp$ngpu" 90 $G --model $BERT --method full --batch $((32 * ngpu)) --seq 128 --warmup 2 --steps 5 --sharding dp --devices "$ngpu"
+fi
+
 echo "== done in $(( $(date +%s) - start ))s; $jsonl:"
 cat "$jsonl"
 "$PY" - "$jsonl" <<'PYEOF' || true
@@ -140,4 +151,12 @@ for model, g, t in (("bert-base full 32x128", "gotune-bert-full", "torch-bert-fu
               f"GPU memory (nvidia-smi) gotune {a.get('gpu_mem_peak_mib')} MiB, pytorch {b.get('gpu_mem_peak_mib')} MiB")
     else:
         print(f"{model}: no ratio ({g}: {a.get('error', 'ok')}; {t}: {b.get('error', 'ok')})")
+ref = rows.get("mesh-none", {}).get("losses")
+for name in ("mesh-dp1", "mesh-fsdp1"):
+    got = rows.get(name, {}).get("losses")
+    if ref and got and len(ref) == len(got):
+        d = max(abs(x - y) for x, y in zip(ref, got))
+        print(f"{name}: losses {got} vs no mesh {ref}: max |diff| {d:.3g} ({'same' if d <= 1e-5 else 'DIFFERENT'} at 1e-5)")
+    else:
+        print(f"{name}: not compared ({rows.get(name, {}).get('error', 'no losses')})")
 PYEOF

@@ -22,7 +22,9 @@ func runBench(args []string, out, errOut io.Writer) error {
 	fs.IntVar(&o.Warmup, "warmup", 2, "untimed warmup steps")
 	fs.IntVar(&o.Steps, "steps", 5, "timed steps")
 	fs.Float64Var(&o.Dropout, "dropout", 0.1, "dropout probability")
-	fs.StringVar(&o.Backend, "backend", "", "compute backend")
+	fs.StringVar(&o.Backend, "backend", "", "compute backend (xla:cuda in a build with -tags xla, see docs/scale.md)")
+	fs.IntVar(&o.Devices, "devices", 0, "run the training steps on N devices (with --sharding; 0 = all of the backend's)")
+	fs.StringVar(&o.Sharding, "sharding", "", "dp or fsdp: run the training steps on a device mesh (XLA backend)")
 	fs.BoolVar(&o.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to this file")
 	if err := fs.Parse(args); err != nil {
