@@ -179,18 +179,24 @@ type setup struct {
 	newInfer func(be compute.Backend) (func() error, error)
 }
 
+// shapeDefaults fills in the model's default batch size and sequence
+// length where o leaves them 0.
+func (o *Options) shapeDefaults(batch, seq int) {
+	if o.Batch == 0 {
+		o.Batch = batch
+	}
+	if o.Seq == 0 {
+		o.Seq = seq
+	}
+}
+
 // newBERT builds a BertForSequenceClassification-shaped classifier.
 func newBERT(o *Options) (*setup, error) {
 	cfg, b, s, err := Config(o.Model, o.Dropout)
 	if err != nil {
 		return nil, err
 	}
-	if o.Batch == 0 {
-		o.Batch = b
-	}
-	if o.Seq == 0 {
-		o.Seq = s
-	}
+	o.shapeDefaults(b, s)
 	m, err := classify.New(cfg, 0)
 	if err != nil {
 		return nil, err
@@ -232,12 +238,7 @@ func newGPT2(o *Options) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Batch == 0 {
-		o.Batch = b
-	}
-	if o.Seq == 0 {
-		o.Seq = s
-	}
+	o.shapeDefaults(b, s)
 	if o.Seq > cfg.NPositions {
 		return nil, fmt.Errorf("sequence length %d is over n_positions %d", o.Seq, cfg.NPositions)
 	}
@@ -255,20 +256,7 @@ func newGPT2(o *Options) (*setup, error) {
 			return nil, err
 		}
 	}
-	rng = rand.New(rand.NewPCG(1, 1))
-	ids := make([]int32, o.Batch*o.Seq)
-	for i := range ids {
-		ids[i] = int32(rng.IntN(cfg.VocabSize))
-	}
-	mask := make([]int32, len(ids))
-	for i := range mask {
-		mask[i] = 1
-	}
-	in := []*tensors.Tensor{
-		tensors.FromFlatDataAndDimensions(ids, o.Batch, o.Seq),
-		tensors.FromFlatDataAndDimensions(mask, o.Batch, o.Seq),
-		tensors.FromFlatDataAndDimensions(slices.Clone(ids), o.Batch, o.Seq),
-	}
+	in := lmBatch(o.Batch, o.Seq, cfg.VocabSize)
 	return &setup{m: m, in: in, vocab: cfg.VocabSize, layers: cfg.NLayer,
 		newInfer: func(be compute.Backend) (func() error, error) { return lmInfer(be, m, in) }}, nil
 }
@@ -282,12 +270,7 @@ func newLlama(o *Options) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Batch == 0 {
-		o.Batch = b
-	}
-	if o.Seq == 0 {
-		o.Seq = s
-	}
+	o.shapeDefaults(b, s)
 	m := &causallm.Model{Task: causallm.CausalLM, Llama: cfg, P: nn.NewParams(), BOS: *cfg.BOSTokenID,
 		EOS: cfg.EOSTokenIDs(), Pad: cfg.EOSTokenIDs()[0]}
 	shapes := llama.ParamShapes(cfg, llama.HeadCausalLM, 0)
@@ -316,22 +299,28 @@ func newLlama(o *Options) (*setup, error) {
 		}
 		vals[i] = nil
 	}
+	in := lmBatch(o.Batch, o.Seq, cfg.VocabSize)
+	return &setup{m: m, in: in, vocab: cfg.VocabSize, layers: cfg.NumHiddenLayers,
+		newInfer: func(be compute.Backend) (func() error, error) { return lmInfer(be, m, in) }}, nil
+}
+
+// lmBatch is the peer's causal-LM batch: random ids (seeded), an all-ones
+// mask and labels = ids (the loss shifts them, as transformers).
+func lmBatch(batch, seq, vocab int) []*tensors.Tensor {
 	rng := rand.New(rand.NewPCG(1, 1))
-	ids := make([]int32, o.Batch*o.Seq)
+	ids := make([]int32, batch*seq)
 	for i := range ids {
-		ids[i] = int32(rng.IntN(cfg.VocabSize))
+		ids[i] = int32(rng.IntN(vocab))
 	}
 	mask := make([]int32, len(ids))
 	for i := range mask {
 		mask[i] = 1
 	}
-	in := []*tensors.Tensor{
-		tensors.FromFlatDataAndDimensions(ids, o.Batch, o.Seq),
-		tensors.FromFlatDataAndDimensions(mask, o.Batch, o.Seq),
-		tensors.FromFlatDataAndDimensions(slices.Clone(ids), o.Batch, o.Seq),
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(ids, batch, seq),
+		tensors.FromFlatDataAndDimensions(mask, batch, seq),
+		tensors.FromFlatDataAndDimensions(slices.Clone(ids), batch, seq),
 	}
-	return &setup{m: m, in: in, vocab: cfg.VocabSize, layers: cfg.NumHiddenLayers,
-		newInfer: func(be compute.Backend) (func() error, error) { return lmInfer(be, m, in) }}, nil
 }
 
 // lmInfer compiles the causal LM's inference step, as the peer: logits
