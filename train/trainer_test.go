@@ -432,3 +432,26 @@ func TestGradientCheckpointing(t *testing.T) {
 		t.Errorf("checkpointed step has %d forward dense ops, plain %d: nothing is recomputed", opsCkpt["FusedDense"], opsPlain["FusedDense"])
 	}
 }
+
+// TestFusedKernels checks that a BERT training step reaches the engine's
+// fused kernels in the forward pass (dense layers, layer norms, softmax, the
+// GELU) and the backward pass (dense and activation gradients); docs/engine.md
+// lists what stays decomposed and why.
+func TestFusedKernels(t *testing.T) {
+	m := tiny(t, true)
+	tr, err := train.New(backend(t), m, train.Options{LR: 1e-3, Schedule: train.Constant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	step(t, tr, allRows...)
+	ops := tr.StepOpCounts()
+	layers := m.Cfg.NumHiddenLayers
+	for op, want := range map[string]int{
+		"FusedDense": 6*layers + 1, "FusedDenseVJP": 6*layers + 1, "FusedLayerNorm": 2*layers + 1,
+		"FusedSoftmax": layers, "FusedActivation": layers, "FusedActivationVJP": layers,
+	} {
+		if ops[op] < want {
+			t.Errorf("training step has %d %s nodes, want at least %d (ops: %v)", ops[op], op, want, ops)
+		}
+	}
+}
