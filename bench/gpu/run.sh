@@ -26,7 +26,6 @@ start=$(date +%s)
 log=$OUT/log.txt
 jsonl=$OUT/gpu.jsonl
 : >"$jsonl"
-exec > >(tee -a "$log") 2>&1
 
 # The Python environment's bin first on PATH, so gotune's plugin search finds its jax_plugins.
 export PATH="$(dirname "$PY"):$PATH"
@@ -38,8 +37,9 @@ fi
 has_smi=0
 [ "$dry" = 0 ] && command -v nvidia-smi >/dev/null && has_smi=1
 
+main() {
 echo "== gotune GPU bench $(date -u +%FT%TZ) dry_run=$dry backend=$BACKEND bin=$BIN py=$PY budget=${BUDGET}s"
-[ -x "$BIN" ] || { echo "missing $BIN: run bash bench/gpu/build.sh on a machine with Go first"; exit 1; }
+[ -x "$BIN" ] || { echo "missing $BIN: run bash bench/gpu/build.sh on a machine with Go first"; return 1; }
 if [ "$has_smi" = 1 ]; then nvidia-smi -L; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv; fi
 "$PY" - <<'PYEOF' || true
 import glob, importlib.util, os, sys, sysconfig
@@ -160,3 +160,7 @@ for name in ("mesh-dp1", "mesh-fsdp1"):
     else:
         print(f"{name}: not compared ({rows.get(name, {}).get('error', 'no losses')})")
 PYEOF
+}
+
+main 2>&1 | tee -a "$log"
+exit "${PIPESTATUS[0]}"
