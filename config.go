@@ -121,7 +121,12 @@ type Config struct {
 	Resume    bool   `yaml:"-"`
 	Overwrite bool   `yaml:"-"`
 	Backend   string `yaml:"backend,omitempty"`
-	Verbose   bool   `yaml:"-"`
+	// Devices and Sharding train on a mesh of devices (train.Options):
+	// Sharding "dp" (data parallel) or "fsdp" (weights and optimizer state
+	// sharded); Devices 0 with a Sharding means all of the backend's.
+	Devices  int    `yaml:"devices,omitempty"`
+	Sharding string `yaml:"sharding,omitempty"`
+	Verbose  bool   `yaml:"-"`
 }
 
 // DefaultConfig returns the defaults, close to the Hugging Face Trainer's.
@@ -237,6 +242,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("batch_size must be ≥ 1, got %d", c.BatchSize)
 	case c.GradAccum < 1:
 		return fmt.Errorf("grad_accum must be ≥ 1, got %d", c.GradAccum)
+	case c.Devices < 0:
+		return fmt.Errorf("devices must be ≥ 0, got %d", c.Devices)
+	case c.Sharding != "" && c.Sharding != "dp" && c.Sharding != "fsdp":
+		return fmt.Errorf("sharding %q is not one of dp, fsdp", c.Sharding)
 	case c.MaxLen < 4:
 		return fmt.Errorf("max_len must be ≥ 4, got %d", c.MaxLen)
 	case c.Eval == "" && (c.EvalSplit <= 0 || c.EvalSplit >= 1):

@@ -317,6 +317,7 @@ func (j *job) setupTraining() error {
 	topts := train.Options{
 		LR: cfg.LR, WeightDecay: cfg.WeightDecay, MaxGradNorm: cfg.MaxGradNorm, Schedule: sched,
 		WarmupSteps: warm, TotalSteps: j.total, GradAccum: cfg.GradAccum,
+		Devices: cfg.Devices, Sharding: cfg.Sharding,
 	}
 	if s, ok := j.meth.(interface{ LRScale(name string) float64 }); ok { // per-weight rates (LoRA+)
 		topts.LRScale = s.LRScale

@@ -7,10 +7,13 @@ package bench
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gomlx/compute"
@@ -24,6 +27,7 @@ import (
 	"github.com/gotune/gotune/method/lora"
 	"github.com/gotune/gotune/models/bert"
 	"github.com/gotune/gotune/models/gpt2"
+	"github.com/gotune/gotune/models/llama"
 	"github.com/gotune/gotune/nn"
 	"github.com/gotune/gotune/runlog"
 	"github.com/gotune/gotune/train"
@@ -31,11 +35,14 @@ import (
 
 // Options choose one benchmark configuration.
 type Options struct {
-	// Model is "bert-base", "minilm", "gpt2" (GPT-2 small, causal LM) or
-	// the test shapes "tiny" and "gpt2-tiny".
+	// Model is "bert-base", "minilm", "gpt2" (GPT-2 small, causal LM),
+	// "llama-1b" (Llama-3.2-1B's shape, causal LM) or the test shapes
+	// "tiny", "gpt2-tiny" and "llama-tiny".
 	Model string
-	// Method is "full", "lora", "head", "freeze8" or "infer" (gpt2: full,
-	// lora or infer, as the peer).
+	// Method is "full", "lora", "head", "freeze8" or "infer" (gpt2 and
+	// llama: full, lora or infer). LoRA is the peer's r 8 on query/value
+	// (BERT) or c_attn (GPT-2), and r 16, alpha 32 on every linear layer
+	// (all-linear) for llama.
 	Method string
 	// Batch and Seq default to the peer's (16×128 bert-base, 32×128
 	// minilm, 4×256 gpt2).
@@ -43,6 +50,10 @@ type Options struct {
 	Warmup, Steps int
 	Dropout       float64
 	Backend       string
+	// Devices and Sharding run the training steps on a device mesh
+	// (train.Options).
+	Devices  int
+	Sharding string
 	// GradientCheckpointing recomputes each layer in the backward pass.
 	GradientCheckpointing bool
 	// Profile, when not nil, is called with true before the timed steps
@@ -65,6 +76,17 @@ type Result struct {
 	StepMS          []float64 `json:"step_ms"`
 	MedianMS        float64   `json:"median_ms"`
 	PeakRSSKB       int64     `json:"peak_rss_kb"`
+	// TokensPerS is batch×seq over the median step time.
+	TokensPerS float64 `json:"tokens_per_s"`
+	// Device describes the backend and its first device.
+	Device string `json:"device"`
+	// Devices is the size of the device mesh the steps ran on (0: none)
+	// and Sharding its strategy.
+	Devices  int    `json:"devices,omitempty"`
+	Sharding string `json:"sharding,omitempty"`
+	// Losses are the training loss of every step, warm-up included (the
+	// same batch each step; compare runs on different meshes with them).
+	Losses []float64 `json:"losses,omitempty"`
 	// Ops counts the training step graph's nodes by type: the engine's
 	// fused kernels (Fused*) and the plain ops that matter for speed.
 	Ops map[string]int `json:"ops,omitempty"`
@@ -114,6 +136,33 @@ func GPT2Config(model string, dropout float64) (*gpt2.Config, int, int, error) {
 // IsGPT2 reports whether a benchmark model name is a GPT-2 shape.
 func IsGPT2(model string) bool { return strings.HasPrefix(model, "gpt2") }
 
+// IsLlama reports whether a benchmark model name is a LLaMA shape.
+func IsLlama(model string) bool { return strings.HasPrefix(model, "llama") }
+
+// LlamaConfig returns the LLaMA config of a named shape ("llama-1b":
+// Llama-3.2-1B's shape — hidden 2048, 16 layers, 32 heads, 8 KV heads,
+// intermediate 8192, vocab 128256, tied embeddings, rope θ 500000, without
+// its llama3 rope scaling; "llama-tiny" for tests) and its default batch and
+// sequence length (4×1024; 2×32).
+func LlamaConfig(model string) (*llama.Config, int, int, error) {
+	bos := 128000
+	c := &llama.Config{ModelType: "llama", VocabSize: 128256, HiddenSize: 2048, IntermediateSize: 8192,
+		NumHiddenLayers: 16, NumAttentionHeads: 32, NumKeyValueHeads: 8, HeadDim: 64, HiddenAct: "silu",
+		MaxPositionEmbeddings: 131072, RMSNormEps: 1e-5, RopeTheta: 500000, TieWordEmbeddings: true,
+		InitializerRange: 0.02, BOSTokenID: &bos, EOSTokenID: []byte("128001"), Raw: map[string]any{}}
+	switch model {
+	case "llama-1b":
+		return c, 4, 1024, nil
+	case "llama-tiny":
+		c.VocabSize, c.HiddenSize, c.IntermediateSize, c.NumHiddenLayers = 1000, 64, 128, 2
+		c.NumAttentionHeads, c.NumKeyValueHeads, c.HeadDim, c.MaxPositionEmbeddings = 4, 2, 16, 256
+		bos = 1
+		c.EOSTokenID = []byte("2")
+		return c, 2, 32, nil
+	}
+	return nil, 0, 0, fmt.Errorf("unknown benchmark model %q (valid: llama-1b, llama-tiny)", model)
+}
+
 // benchModel is a task model both the trainer and the methods take.
 type benchModel interface {
 	method.Model
@@ -130,18 +179,24 @@ type setup struct {
 	newInfer func(be compute.Backend) (func() error, error)
 }
 
+// shapeDefaults fills in the model's default batch size and sequence
+// length where o leaves them 0.
+func (o *Options) shapeDefaults(batch, seq int) {
+	if o.Batch == 0 {
+		o.Batch = batch
+	}
+	if o.Seq == 0 {
+		o.Seq = seq
+	}
+}
+
 // newBERT builds a BertForSequenceClassification-shaped classifier.
 func newBERT(o *Options) (*setup, error) {
 	cfg, b, s, err := Config(o.Model, o.Dropout)
 	if err != nil {
 		return nil, err
 	}
-	if o.Batch == 0 {
-		o.Batch = b
-	}
-	if o.Seq == 0 {
-		o.Seq = s
-	}
+	o.shapeDefaults(b, s)
 	m, err := classify.New(cfg, 0)
 	if err != nil {
 		return nil, err
@@ -183,12 +238,7 @@ func newGPT2(o *Options) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	if o.Batch == 0 {
-		o.Batch = b
-	}
-	if o.Seq == 0 {
-		o.Seq = s
-	}
+	o.shapeDefaults(b, s)
 	if o.Seq > cfg.NPositions {
 		return nil, fmt.Errorf("sequence length %d is over n_positions %d", o.Seq, cfg.NPositions)
 	}
@@ -206,51 +256,105 @@ func newGPT2(o *Options) (*setup, error) {
 			return nil, err
 		}
 	}
-	rng = rand.New(rand.NewPCG(1, 1))
-	ids := make([]int32, o.Batch*o.Seq)
+	in := lmBatch(o.Batch, o.Seq, cfg.VocabSize)
+	return &setup{m: m, in: in, vocab: cfg.VocabSize, layers: cfg.NLayer,
+		newInfer: func(be compute.Backend) (func() error, error) { return lmInfer(be, m, in) }}, nil
+}
+
+// newLlama builds a LlamaForCausalLM-shaped model (Hugging Face's
+// initialisation, tied embeddings) with random ids, an all-ones mask and
+// labels = ids. The weights are drawn in parallel, one generator per weight
+// seeded from its name (a 1B model has 1.2 G values).
+func newLlama(o *Options) (*setup, error) {
+	cfg, b, s, err := LlamaConfig(o.Model)
+	if err != nil {
+		return nil, err
+	}
+	o.shapeDefaults(b, s)
+	m := &causallm.Model{Task: causallm.CausalLM, Llama: cfg, P: nn.NewParams(), BOS: *cfg.BOSTokenID,
+		EOS: cfg.EOSTokenIDs(), Pad: cfg.EOSTokenIDs()[0]}
+	shapes := llama.ParamShapes(cfg, llama.HeadCausalLM, 0)
+	names := make([]string, 0, len(shapes))
+	for n := range shapes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	vals := make([][]float32, len(names))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, n := range names {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			h := fnv.New64a()
+			h.Write([]byte(n))
+			vals[i] = llama.InitValue(cfg, n, shapes[n], rand.New(rand.NewPCG(h.Sum64(), 0x9e3779b97f4a7c15)))
+		}()
+	}
+	wg.Wait()
+	for i, n := range names {
+		if err := m.P.Set(n, shapes[n], vals[i]); err != nil {
+			return nil, err
+		}
+		vals[i] = nil
+	}
+	in := lmBatch(o.Batch, o.Seq, cfg.VocabSize)
+	return &setup{m: m, in: in, vocab: cfg.VocabSize, layers: cfg.NumHiddenLayers,
+		newInfer: func(be compute.Backend) (func() error, error) { return lmInfer(be, m, in) }}, nil
+}
+
+// lmBatch is the peer's causal-LM batch: random ids (seeded), an all-ones
+// mask and labels = ids (the loss shifts them, as transformers).
+func lmBatch(batch, seq, vocab int) []*tensors.Tensor {
+	rng := rand.New(rand.NewPCG(1, 1))
+	ids := make([]int32, batch*seq)
 	for i := range ids {
-		ids[i] = int32(rng.IntN(cfg.VocabSize))
+		ids[i] = int32(rng.IntN(vocab))
 	}
 	mask := make([]int32, len(ids))
 	for i := range mask {
 		mask[i] = 1
 	}
-	in := []*tensors.Tensor{
-		tensors.FromFlatDataAndDimensions(ids, o.Batch, o.Seq),
-		tensors.FromFlatDataAndDimensions(mask, o.Batch, o.Seq),
-		tensors.FromFlatDataAndDimensions(slices.Clone(ids), o.Batch, o.Seq),
+	return []*tensors.Tensor{
+		tensors.FromFlatDataAndDimensions(ids, batch, seq),
+		tensors.FromFlatDataAndDimensions(mask, batch, seq),
+		tensors.FromFlatDataAndDimensions(slices.Clone(ids), batch, seq),
 	}
-	return &setup{m: m, in: in, vocab: cfg.VocabSize, layers: cfg.NLayer,
-		newInfer: func(be compute.Backend) (func() error, error) {
-			// As the peer: logits for ids and mask (no labels, no loss),
-			// summed.
-			e, err := nn.NewModelExec(be, m.P, func(g *Graph, xs []*Node) []*Node {
-				c := &nn.Ctx{G: g, P: m.P, Hooks: m.Hooks}
-				return []*Node{ReduceAllSum(m.LMLogits(c, xs[0], xs[1]))}
-			})
-			if err != nil {
-				return nil, err
-			}
-			return func() error {
-				out, err := e.Exec(in[causallm.InIDs], in[causallm.InMask])
-				if err != nil {
-					return fmt.Errorf("evaluating: %w", err)
-				}
-				var sum float32
-				out[0].ConstFlatData(func(f any) { sum = f.([]float32)[0] })
-				_ = sum
-				return nil
-			}, nil
-		}}, nil
+}
+
+// lmInfer compiles the causal LM's inference step, as the peer: logits
+// for ids and mask (no labels, no loss), summed.
+func lmInfer(be compute.Backend, m *causallm.Model, in []*tensors.Tensor) (func() error, error) {
+	e, err := nn.NewModelExec(be, m.P, func(g *Graph, xs []*Node) []*Node {
+		c := &nn.Ctx{G: g, P: m.P, Hooks: m.Hooks}
+		return []*Node{ReduceAllSum(m.LMLogits(c, xs[0], xs[1]))}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		out, err := e.Exec(in[causallm.InIDs], in[causallm.InMask])
+		if err != nil {
+			return fmt.Errorf("evaluating: %w", err)
+		}
+		var sum float32
+		out[0].ConstFlatData(func(f any) { sum = f.([]float32)[0] })
+		_ = sum
+		return nil
+	}, nil
 }
 
 // prepare builds the model of o and applies its method. total is the
 // model's parameter count before the method adds any (the peer's
 // params_total).
 func prepare(o *Options) (s *setup, total int64, err error) {
-	if IsGPT2(o.Model) {
+	switch {
+	case IsGPT2(o.Model):
 		s, err = newGPT2(o)
-	} else {
+	case IsLlama(o.Model):
+		s, err = newLlama(o)
+	default:
 		s, err = newBERT(o)
 	}
 	if err != nil {
@@ -268,15 +372,15 @@ func prepare(o *Options) (s *setup, total int64, err error) {
 	case "full", "infer":
 		p.SetAllTrainable(true)
 	case "head":
-		if IsGPT2(o.Model) {
-			return nil, 0, fmt.Errorf("method head is for the BERT shapes (the peer has none for gpt2)")
+		if IsGPT2(o.Model) || IsLlama(o.Model) {
+			return nil, 0, fmt.Errorf("method head is for the BERT shapes (the peer has none for decoders)")
 		}
 		for _, n := range p.Names() {
 			p.SetTrainable(n, strings.HasPrefix(n, "classifier."))
 		}
 	case "freeze8":
-		if IsGPT2(o.Model) {
-			return nil, 0, fmt.Errorf("method freeze8 is for the BERT shapes (the peer has none for gpt2)")
+		if IsGPT2(o.Model) || IsLlama(o.Model) {
+			return nil, 0, fmt.Errorf("method freeze8 is for the BERT shapes (the peer has none for decoders)")
 		}
 		k := s.layers * 2 / 3
 		for _, n := range p.Names() {
@@ -289,11 +393,16 @@ func prepare(o *Options) (s *setup, total int64, err error) {
 	case "lora":
 		// As the peer: PEFT LoRA r=8, alpha 16, on query and value (BERT)
 		// or c_attn (GPT-2; fan_in_fan_out, which the model reports).
-		targets := []string{"query", "value"}
-		if IsGPT2(o.Model) {
-			targets = []string{"c_attn"}
+		// LLaMA: r 16, alpha 32 on every linear layer (PEFT's
+		// all-linear: q/k/v/o and gate/up/down projections).
+		lc := lora.Config{R: 8, Alpha: 16, Dropout: o.Dropout, Targets: []string{"query", "value"}}
+		switch {
+		case IsGPT2(o.Model):
+			lc.Targets = []string{"c_attn"}
+		case IsLlama(o.Model):
+			lc.R, lc.Alpha, lc.Targets = 16, 32, []string{lora.AllLinear}
 		}
-		meth, err := lora.New(lora.Config{R: 8, Alpha: 16, Dropout: o.Dropout, Targets: targets}, 0)
+		meth, err := lora.New(lc, 0)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -337,7 +446,7 @@ func Run(o Options) (*Result, error) {
 	}
 	_, trainable := s.m.Params().Count()
 	res := &Result{Impl: "gotune", Model: o.Model, Method: o.Method, Batch: o.Batch, Seq: o.Seq, Dropout: o.Dropout,
-		Backend: engine.ResolveSpec(o.Backend), ParamsTotal: total, ParamsTrainable: trainable}
+		Backend: engine.ResolveSpec(o.Backend), ParamsTotal: total, ParamsTrainable: trainable, Device: engine.Describe(be)}
 	var step func() error
 	if o.Method == "infer" {
 		if step, err = s.newInfer(be); err != nil {
@@ -345,12 +454,18 @@ func Run(o Options) (*Result, error) {
 		}
 		res.ParamsTrainable = 0
 	} else {
-		tr, err := train.New(be, s.m, train.Options{LR: 2e-5, WeightDecay: 0.01, Schedule: train.Constant})
+		tr, err := train.New(be, s.m, train.Options{LR: 2e-5, WeightDecay: 0.01, Schedule: train.Constant,
+			Devices: o.Devices, Sharding: o.Sharding})
 		if err != nil {
 			return nil, err
 		}
+		res.Devices, res.Sharding = tr.MeshDevices(), o.Sharding
 		in := s.in
-		step = func() error { _, err := tr.TrainStep(in); return err }
+		step = func() error {
+			st, err := tr.TrainStep(in)
+			res.Losses = append(res.Losses, st.Loss)
+			return err
+		}
 		defer func() { res.Ops = keyOps(tr.StepOpCounts()) }()
 	}
 	for i := 0; i < o.Warmup+o.Steps; i++ {
@@ -377,5 +492,8 @@ func Run(o Options) (*Result, error) {
 		res.MedianMS = (sorted[n/2-1] + sorted[n/2]) / 2
 	}
 	res.PeakRSSKB = runlog.PeakRSS() / 1024
+	if res.MedianMS > 0 {
+		res.TokensPerS = float64(o.Batch*o.Seq) / (res.MedianMS / 1000)
+	}
 	return res, nil
 }

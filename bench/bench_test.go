@@ -2,6 +2,8 @@ package bench
 
 import (
 	"testing"
+
+	"github.com/gotune/gotune/models/llama"
 )
 
 // The GPT-2 small shape has the peer's parameter counts: GPT2LMHeadModel
@@ -67,5 +69,36 @@ func TestBERTTinyLoRA(t *testing.T) {
 	}
 	if r.ParamsTotal != full.ParamsTotal {
 		t.Errorf("lora params_total %d, model has %d", r.ParamsTotal, full.ParamsTotal)
+	}
+}
+
+// The llama-1b shape has Llama-3.2-1B's parameter count (1,235,814,400,
+// tied embeddings), counted from the shapes without initialising them; the
+// tiny shape trains with LoRA r 16 on all seven linear layers of each block.
+func TestLlamaShapes(t *testing.T) {
+	cfg, b, s, err := LlamaConfig("llama-1b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, sh := range llama.ParamShapes(cfg, llama.HeadCausalLM, 0) {
+		k := int64(1)
+		for _, d := range sh {
+			k *= int64(d)
+		}
+		n += k
+	}
+	if n != 1235814400 || b != 4 || s != 1024 {
+		t.Errorf("llama-1b: %d parameters, batch × seq %d × %d; want 1235814400, 4 × 1024", n, b, s)
+	}
+	r, err := Run(Options{Model: "llama-tiny", Method: "lora", Warmup: 1, Steps: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Per block, r·(in+out) for q, k, v, o (64→64, 64→32, 64→32, 64→64)
+	// and gate, up, down (64→128, 64→128, 128→64).
+	perLayer := int64(16 * ((64 + 64) + (64 + 32) + (64 + 32) + (64 + 64) + 3*(64+128)))
+	if r.ParamsTrainable != 2*perLayer || r.TokensPerS <= 0 || r.Device == "" {
+		t.Errorf("llama-tiny lora: trainable %d (want %d), tokens/s %v, device %q", r.ParamsTrainable, 2*perLayer, r.TokensPerS, r.Device)
 	}
 }

@@ -15,9 +15,12 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"sort"
 	"strings"
 	"syscall"
 
@@ -54,14 +57,63 @@ func ResolveSpec(spec string) string {
 	return spec + ",ops_sequential"
 }
 
-// New creates the backend named by spec (see ResolveSpec).
+// New creates the backend named by spec (see ResolveSpec). An XLA spec
+// ("xla:cuda", "xla:cpu", "xla:/path/to/plugin.so", with options after a
+// comma) has its PJRT plugin found first (see PluginSearch.FindPlugin); in
+// a build without the xla tag it is an error saying how to build with it.
 func New(spec string) (compute.Backend, error) {
 	s := ResolveSpec(spec)
+	name, _, _ := strings.Cut(s, ":")
+	var notes []string
+	if IsXLA(s) {
+		var err error
+		if s, notes, err = prepareXLA(s); err != nil {
+			return nil, err
+		}
+	} else if !slices.Contains(compute.List(), name) {
+		return nil, fmt.Errorf("unknown backend %q in %q (this build has: %s)", name, s, strings.Join(backendNames(), ", "))
+	}
 	b, err := compute.NewWithConfig(s)
 	if err != nil {
-		return nil, fmt.Errorf("creating backend %q (registered backends: %s): %w", s, strings.Join(compute.List(), ", "), err)
+		if len(notes) > 0 {
+			err = fmt.Errorf("%w (before it: %s)", err, strings.Join(notes, "; "))
+		}
+		return nil, fmt.Errorf("creating backend %q: %w", s, oneLine(err))
 	}
 	return b, nil
+}
+
+// backendNames lists the backends a user can name in this build.
+func backendNames() []string {
+	names := compute.List()
+	if !xlaLinked {
+		names = append(names, "xla (needs a build with -tags xla)")
+	}
+	sort.Strings(names)
+	return names
+}
+
+// oneLine folds a multi-line error (PJRT plugins return some) into one
+// line.
+func oneLine(err error) error {
+	msg := err.Error()
+	if !strings.ContainsAny(msg, "\n\r") {
+		return err
+	}
+	return errors.New(strings.Join(strings.Fields(msg), " "))
+}
+
+// Describe returns a one-line description of a backend and its first
+// device (for XLA on a GPU, the GPU's name).
+func Describe(b compute.Backend) string {
+	d := b.Description()
+	if n := b.NumDevices(); n > 0 {
+		d += "; device 0: " + strings.Join(strings.Fields(b.DeviceDescription(0)), " ")
+		if n > 1 {
+			d += fmt.Sprintf(" (of %d)", n)
+		}
+	}
+	return d
 }
 
 // reexecEnv marks a process already restarted by Reexec.

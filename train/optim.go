@@ -59,6 +59,13 @@ type Options struct {
 	// LRScale, when not nil, scales the learning rate of a weight (for
 	// example LoRA+'s larger rate for B matrices).
 	LRScale func(name string) float64
+	// Devices is the number of devices to train on (0 or 1: one; with
+	// Sharding set, 0 means every device of the backend). Sharding is
+	// DataParallel ("dp") or FullySharded ("fsdp"); with either, the
+	// graphs run on a one-axis device mesh through XLA's automatic
+	// sharding (one device of a backend without meshes runs as usual).
+	Devices  int
+	Sharding string
 }
 
 // DefaultNoDecay exempts biases and normalisation weights from weight

@@ -45,6 +45,9 @@ type Trainer struct {
 	evalShp map[string]bool
 	// lastStep is the graph of the last training step run (for OpCounts).
 	lastStep *Graph
+	// mesh is the device mesh (Options.Devices, Options.Sharding); nil
+	// runs on one device without one.
+	mesh *mesh
 }
 
 // Stats are what one optimizer step reports.
@@ -115,12 +118,30 @@ func New(backend compute.Backend, m Model, opts Options) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
-	t.evalE, err = nn.NewModelExec(backend, p, func(g *Graph, xs []*Node) []*Node {
+	evalGraph := func(g *Graph, xs []*Node) []*Node {
 		loss, out := m.Loss(g, xs, false)
 		return []*Node{loss, out}
-	})
+	}
+	t.evalE, err = nn.NewModelExec(backend, p, evalGraph)
 	if err != nil {
 		return nil, err
+	}
+	if t.mesh, err = newMesh(backend, p, opts); err != nil {
+		return nil, err
+	}
+	if t.mesh != nil {
+		for e, fn := range map[*model.Exec]func(*Graph, []*Node) []*Node{t.stepE: t.stepGraph, t.accE: t.accGraph, t.applyE: t.applyGraph, t.evalE: evalGraph} {
+			if e != nil {
+				t.mesh.fns[e] = fn
+			}
+		}
+		vars := append(append(append([]*model.Variable{}, t.m...), t.v...), t.acc...)
+		for _, n := range p.Names() {
+			vars = append(vars, p.Var(n))
+		}
+		if err := t.mesh.shardVariables(vars); err != nil {
+			return nil, err
+		}
 	}
 	for _, e := range []*model.Exec{t.stepE, t.accE, t.evalE} {
 		if e != nil {
@@ -139,6 +160,16 @@ func (t *Trainer) StepOpCounts() map[string]int {
 		return nil
 	}
 	return nn.OpCounts(t.lastStep)
+}
+
+// MeshDevices returns the number of devices of the mesh the trainer runs
+// on, 0 when it runs without one (no Sharding, or one device of a backend
+// without meshes).
+func (t *Trainer) MeshDevices() int {
+	if t.mesh == nil {
+		return 0
+	}
+	return t.mesh.devices()
 }
 
 // TrainableNames returns the names of the weights being trained.
@@ -262,12 +293,8 @@ func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
 	lr := t.opts.LRAt(t.step)
 	lrT := tensors.FromValue(float32(lr))
 	stepT := tensors.FromValue(float32(t.step + 1))
-	args := make([]any, len(inputs))
-	for i, x := range inputs {
-		args[i] = x
-	}
 	if t.opts.GradAccum == 1 {
-		out, g, err := t.stepE.CallWithGraph(append(args, lrT, stepT)...)
+		out, g, err := t.run(t.stepE, inputs, lrT, stepT)
 		t.lastStep = g
 		if err != nil {
 			return Stats{}, fmt.Errorf("training step %d: %w", t.step+1, err)
@@ -275,7 +302,7 @@ func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
 		t.step++
 		return Stats{Loss: scalar(out[0]), GradNorm: scalar(out[1]), LR: lr, Applied: true}, nil
 	}
-	out, g, err := t.accE.CallWithGraph(args...)
+	out, g, err := t.run(t.accE, inputs)
 	t.lastStep = g
 	if err != nil {
 		return Stats{}, fmt.Errorf("training step %d: %w", t.step+1, err)
@@ -283,7 +310,7 @@ func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
 	st := Stats{Loss: scalar(out[0]), LR: lr}
 	t.micro++
 	if t.micro == t.opts.GradAccum {
-		out, err := t.applyE.Exec(lrT, stepT)
+		out, _, err := t.run(t.applyE, nil, lrT, stepT)
 		if err != nil {
 			return Stats{}, fmt.Errorf("optimizer step %d: %w", t.step+1, err)
 		}
@@ -297,15 +324,27 @@ func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
 // Evaluate runs the model without dropout and returns the loss and output.
 func (t *Trainer) Evaluate(inputs []*tensors.Tensor) (loss float64, output *tensors.Tensor, err error) {
 	t.evalShp[shapeKey(inputs)] = true
-	args := make([]any, len(inputs))
-	for i, x := range inputs {
-		args[i] = x
-	}
-	out, err := t.evalE.Exec(args...)
+	out, _, err := t.run(t.evalE, inputs)
 	if err != nil {
 		return 0, nil, fmt.Errorf("evaluation: %w", err)
 	}
 	return scalar(out[0]), out[1], nil
+}
+
+// run executes e on the batch inputs followed by the scalars, on the
+// device mesh when there is one.
+func (t *Trainer) run(e *model.Exec, batch []*tensors.Tensor, scalars ...*tensors.Tensor) ([]*tensors.Tensor, *Graph, error) {
+	if t.mesh != nil {
+		return t.mesh.call(e, batch, scalars...)
+	}
+	args := make([]any, 0, len(batch)+len(scalars))
+	for _, x := range batch {
+		args = append(args, x)
+	}
+	for _, x := range scalars {
+		args = append(args, x)
+	}
+	return e.CallWithGraph(args...)
 }
 
 func scalar(t *tensors.Tensor) float64 {
@@ -332,7 +371,7 @@ func (t *Trainer) Flush() error {
 		return nil
 	}
 	lr := t.opts.LRAt(t.step)
-	if _, err := t.applyE.Exec(tensors.FromValue(float32(lr)), tensors.FromValue(float32(t.step+1))); err != nil {
+	if _, _, err := t.run(t.applyE, nil, tensors.FromValue(float32(lr)), tensors.FromValue(float32(t.step+1))); err != nil {
 		return fmt.Errorf("optimizer step %d: %w", t.step+1, err)
 	}
 	t.micro = 0

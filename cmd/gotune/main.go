@@ -180,7 +180,9 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.IntVar(&c.Patience, "patience", c.Patience, "early stopping after N evaluations without improvement (0 = off)")
 	fs.BoolVar(&c.Resume, "resume", false, "continue the run in --out from its last checkpoint")
 	fs.BoolVar(&c.Overwrite, "overwrite", false, "replace an existing run in --out")
-	fs.StringVar(&c.Backend, "backend", c.Backend, "compute backend (default $GOMLX_BACKEND or go)")
+	fs.StringVar(&c.Backend, "backend", c.Backend, "compute backend (default $GOMLX_BACKEND or go; xla:cuda in a build with -tags xla, see docs/scale.md)")
+	fs.IntVar(&c.Devices, "devices", c.Devices, "train on N devices (with --sharding; 0 = all of the backend's)")
+	fs.StringVar(&c.Sharding, "sharding", c.Sharding, "dp (data parallel: batch split, gradients all-reduced) or fsdp (weights and optimizer state sharded too); XLA backend")
 	fs.BoolVar(&c.Verbose, "verbose", false, "print per-module parameter counts")
 }
 
