@@ -153,7 +153,13 @@ func (ms *mesh) exec(base *model.Exec, batch []*tensors.Tensor, nScalar int) (*m
 		for range nScalar {
 			specs = append(specs, ms.replicated)
 		}
-		e.AutoSharding(ms.m).WithInputShardingSpecs(specs...).WithOutputShardingSpecs(ms.replicated)
+		// XLA compiles a sharded graph for concrete devices: without an
+		// assignment it refuses ("computation is not (device) portable").
+		devs := make([]compute.DeviceNum, ms.devices())
+		for i := range devs {
+			devs[i] = compute.DeviceNum(i)
+		}
+		e.AutoSharding(ms.m).WithInputShardingSpecs(specs...).WithOutputShardingSpecs(ms.replicated).WithDeviceAssignment(devs)
 		ms.ready[e] = true
 	}
 	return e, split, nil

@@ -101,6 +101,10 @@ func TestMeshExecChoice(t *testing.T) {
 		if e.NumDevices() != 2 || e.DistributionStrategy() != distributed.AutoSharding {
 			t.Errorf("executor on %d devices, strategy %v; want 2, AutoSharding", e.NumDevices(), e.DistributionStrategy())
 		}
+		// XLA refuses to compile a sharded graph without concrete devices.
+		if got := e.DeviceAssignment(); len(got) != 2 || got[0] != 0 || got[1] != 1 {
+			t.Errorf("device assignment %v, want [0 1]", got)
+		}
 	}
 	// Scalars only (the optimizer's apply step): the executor itself.
 	if e, _, err := ms.exec(base, nil, 2); err != nil || e != base {
