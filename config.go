@@ -3,6 +3,7 @@ package gotune
 import (
 	"errors"
 	"fmt"
+	"github.com/gotune/gotune/nn"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -105,6 +106,9 @@ type Config struct {
 	// GradientCheckpointing recomputes each transformer layer's activations
 	// in the backward pass instead of keeping them: less memory, more time.
 	GradientCheckpointing bool `yaml:"gradient_checkpointing,omitempty"`
+	// BF16 computes matrix products in bfloat16 (float32 weights, optimizer
+	// state, norms and loss), as the Hugging Face Trainer's bf16.
+	BF16 bool `yaml:"bf16,omitempty"`
 
 	LoggingSteps int `yaml:"logging_steps"`
 	// EvalSteps > 0 also evaluates every that many optimizer steps.
@@ -127,6 +131,11 @@ type Config struct {
 	Devices  int    `yaml:"devices,omitempty"`
 	Sharding string `yaml:"sharding,omitempty"`
 	Verbose  bool   `yaml:"-"`
+}
+
+// graphOptions returns the graph-building choices of the run.
+func (c Config) graphOptions() nn.Options {
+	return nn.Options{GradientCheckpointing: c.GradientCheckpointing, BF16: c.BF16}
 }
 
 // DefaultConfig returns the defaults, close to the Hugging Face Trainer's.

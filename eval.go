@@ -316,6 +316,7 @@ func commandLine(c *Config) string {
 	add("dropout", c.Dropout, d.Dropout)
 	add("group-by-length", c.GroupByLength, d.GroupByLength)
 	add("gradient-checkpointing", c.GradientCheckpointing, d.GradientCheckpointing)
+	add("bf16", c.BF16, d.BF16)
 	add("logging-steps", c.LoggingSteps, d.LoggingSteps)
 	add("eval-steps", c.EvalSteps, d.EvalSteps)
 	add("save-steps", c.SaveSteps, d.SaveSteps)

@@ -258,7 +258,7 @@ func (j *job) setupClassify() error {
 	if cfg.Dropout >= 0 {
 		m.Cfg.HiddenDropoutProb, m.Cfg.AttentionProbsDropoutProb = cfg.Dropout, cfg.Dropout
 	}
-	m.GradientCheckpointing = cfg.GradientCheckpointing
+	m.Opts = cfg.graphOptions()
 	j.model, j.cls = m, m
 	if j.tok, err = tokenizer.Load(modelDir); err != nil {
 		return err

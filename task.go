@@ -92,7 +92,7 @@ func (j *job) loadDecoder(task causallm.Task, labels []string) error {
 	if err != nil {
 		return err
 	}
-	m.GradientCheckpointing = cfg.GradientCheckpointing
+	m.Opts = cfg.graphOptions()
 	if cfg.Dropout >= 0 {
 		m.SetDropout(cfg.Dropout)
 	}

@@ -54,8 +54,8 @@ type Options struct {
 	// (train.Options).
 	Devices  int
 	Sharding string
-	// GradientCheckpointing recomputes each layer in the backward pass.
-	GradientCheckpointing bool
+	// Opts are gradient checkpointing and bf16 (nn.Options).
+	Opts nn.Options
 	// Profile, when not nil, is called with true before the timed steps
 	// and false after them.
 	Profile func(start bool)
@@ -362,9 +362,9 @@ func prepare(o *Options) (s *setup, total int64, err error) {
 	}
 	switch m := s.m.(type) {
 	case *classify.Classifier:
-		m.GradientCheckpointing = o.GradientCheckpointing
+		m.Opts = o.Opts
 	case *causallm.Model:
-		m.GradientCheckpointing = o.GradientCheckpointing
+		m.Opts = o.Opts
 	}
 	p := s.m.Params()
 	total, _ = p.Count()

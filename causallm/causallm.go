@@ -71,9 +71,8 @@ type Model struct {
 	GPT2  *gpt2.Config
 	// P holds every weight under its Hugging Face name.
 	P *nn.Params
-	// GradientCheckpointing recomputes each layer's activations in the
-	// backward pass instead of keeping them (nn.Ctx.GradientCheckpointing).
-	GradientCheckpointing bool
+	// Opts are memory and precision choices (gradient checkpointing, bf16).
+	Opts nn.Options
 	// Path is the folder or .gguf file the model was loaded from.
 	Path string
 	// Tokenizer is nil when the checkpoint has none (data must then be
@@ -381,7 +380,7 @@ func (m *Model) AddExtraParam(name string, shape []int, value []float32) error {
 }
 
 func (m *Model) ctx(g *Graph, training bool) *nn.Ctx {
-	return &nn.Ctx{G: g, P: m.P, Training: training, Hooks: m.Hooks, GradientCheckpointing: m.GradientCheckpointing}
+	return &nn.Ctx{G: g, P: m.P, Training: training, Hooks: m.Hooks, Options: m.Opts}
 }
 
 // decode runs the decoder: final hidden states [batch, T', hidden].

@@ -33,9 +33,8 @@ type Classifier struct {
 	Dir string
 	// Hooks are graph hooks added by the fine-tuning method.
 	Hooks []any
-	// GradientCheckpointing recomputes each layer's activations in the
-	// backward pass instead of keeping them (nn.Ctx.GradientCheckpointing).
-	GradientCheckpointing bool
+	// Opts are memory and precision choices (gradient checkpointing, bf16).
+	Opts nn.Options
 	// NewHead lists the weights that were initialised rather than loaded.
 	NewHead []string
 	// Unused lists checkpoint tensors the classifier does not use.
@@ -155,7 +154,7 @@ const (
 )
 
 func (m *Classifier) ctx(g *Graph, training bool) *nn.Ctx {
-	return &nn.Ctx{G: g, P: m.P, Training: training, Hooks: m.Hooks, GradientCheckpointing: m.GradientCheckpointing}
+	return &nn.Ctx{G: g, P: m.P, Training: training, Hooks: m.Hooks, Options: m.Opts}
 }
 
 // Logits builds the logits [batch, labels] graph.

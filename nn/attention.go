@@ -23,13 +23,13 @@ func (c *Ctx) Attention(q, k, v, maskBias *Node, p float64) *Node {
 	kl := k.Shape().Dimensions[1]
 	fold := func(t *Node, l int) *Node { return Reshape(TransposeAllAxes(t, 0, 2, 1, 3), b*h, l, d) }
 	qf, kf, vf := fold(q, ql), fold(k, kl), fold(v, kl)
-	scores := DotGeneral(qf, []int{2}, []int{0}, kf, []int{2}, []int{0}) // [b*h, ql, kl]
+	scores := c.MatMul(qf, []int{2}, []int{0}, kf, []int{2}, []int{0}) // [b*h, ql, kl]
 	scores = MulScalar(scores, 1/math.Sqrt(float64(d)))
 	if maskBias != nil {
 		scores = Reshape(Add(Reshape(scores, b, h, ql, kl), maskBias), b*h, ql, kl)
 	}
 	probs := c.Dropout(Softmax(scores, -1), p)
-	out := DotGeneral(probs, []int{2}, []int{0}, vf, []int{1}, []int{0}) // [b*h, ql, d]
+	out := c.MatMul(probs, []int{2}, []int{0}, vf, []int{1}, []int{0}) // [b*h, ql, d]
 	return Reshape(TransposeAllAxes(Reshape(out, b, h, ql, d), 0, 2, 1, 3), b, ql, h*d)
 }
 

@@ -23,17 +23,29 @@ type Ctx struct {
 	P *Params
 	// Training enables dropout.
 	Training bool
-	// GradientCheckpointing, while training, keeps only each transformer
-	// layer's input for the backward pass and recomputes the layer's
-	// activations there (Hugging Face's gradient_checkpointing): less memory
-	// for about one more forward pass. See LayerInput.
-	GradientCheckpointing bool
+	// Options choose memory and precision trade-offs.
+	Options
 	// Hooks are the active methods' graph hooks; each may implement any of
 	// the hook interfaces in this package (LinearHook, ...).
 	Hooks []any
 	// Capture, when not nil, receives named intermediate values (for
 	// example "hidden_states.0") for tests and feature extraction.
 	Capture map[string]*Node
+}
+
+// Options are graph-building choices that change memory, time and
+// precision but not the model.
+type Options struct {
+	// GradientCheckpointing, while training, keeps only each transformer
+	// layer's input for the backward pass and recomputes the layer's
+	// activations there (Hugging Face's gradient_checkpointing): less memory
+	// for about one more forward pass. See Ctx.LayerInput.
+	GradientCheckpointing bool
+	// BF16 computes the matrix products (linear layers and attention) in
+	// bfloat16 with float32 results, as PyTorch's autocast(bfloat16); the
+	// weights, their gradients and the optimizer state stay float32, and so
+	// do layer norms, softmax and the loss (Hugging Face's Trainer --bf16).
+	BF16 bool
 }
 
 // LinearHook lets a method change what a linear layer computes. module is
@@ -67,7 +79,7 @@ func (c *Ctx) OptWeight(name string) *Node {
 // module.bias to the last axis of x, letting hooks change the result.
 func (c *Ctx) Linear(module string, x *Node) *Node {
 	base := func(x *Node) *Node {
-		return gnn.Dense(x, c.Weight(module+".weight"), c.OptWeight(module+".bias"), compute.DenseLayoutOutputsInput)
+		return c.dense(x, c.Weight(module+".weight"), c.OptWeight(module+".bias"), compute.DenseLayoutOutputsInput)
 	}
 	for _, h := range c.Hooks {
 		if lh, ok := h.(LinearHook); ok {
@@ -77,6 +89,36 @@ func (c *Ctx) Linear(module string, x *Node) *Node {
 		}
 	}
 	return base(x)
+}
+
+// dense is x·w (+ b) in the given weight layout, in bfloat16 when BF16.
+func (c *Ctx) dense(x, w, b *Node, layout compute.DenseLayout) *Node {
+	if !c.BF16 {
+		return gnn.Dense(x, w, b, layout)
+	}
+	y := gnn.Dense(ToBF16(x), ToBF16(w), nil, layout)
+	y = ConvertDType(y, dtypes.Float32)
+	if b != nil {
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
+	}
+	return y
+}
+
+// ToBF16 converts a float32 node to bfloat16 (other dtypes pass through).
+func ToBF16(x *Node) *Node {
+	if x.DType() == dtypes.Float32 {
+		return ConvertDType(x, dtypes.BFloat16)
+	}
+	return x
+}
+
+// MatMul is DotGeneral for attention's matrix products: in bfloat16 with a
+// float32 result when BF16.
+func (c *Ctx) MatMul(a *Node, aContract, aBatch []int, b *Node, bContract, bBatch []int) *Node {
+	if !c.BF16 {
+		return DotGeneral(a, aContract, aBatch, b, bContract, bBatch)
+	}
+	return ConvertDType(DotGeneral(ToBF16(a), aContract, aBatch, ToBF16(b), bContract, bBatch), dtypes.Float32)
 }
 
 // LayerNorm normalises the last axis of x with module.weight and
@@ -240,7 +282,7 @@ func (c *Ctx) InputEmbeddings(x, mask *Node) (*Node, *Node) {
 // Linear layer of the same name (a LinearHook's base computes the Conv1D).
 func (c *Ctx) Conv1D(module string, x *Node) *Node {
 	base := func(x *Node) *Node {
-		return gnn.Dense(x, c.Weight(module+".weight"), c.OptWeight(module+".bias"), compute.DenseLayoutInputOutputs)
+		return c.dense(x, c.Weight(module+".weight"), c.OptWeight(module+".bias"), compute.DenseLayoutInputOutputs)
 	}
 	for _, h := range c.Hooks {
 		if lh, ok := h.(LinearHook); ok {

@@ -407,7 +407,7 @@ func TestGradientCheckpointing(t *testing.T) {
 	be := backend(t)
 	run := func(ckpt bool) ([]train.Stats, map[string][]float32, map[string]int) {
 		m := tiny(t, true)
-		m.GradientCheckpointing = ckpt
+		m.Opts.GradientCheckpointing = ckpt
 		tr, err := train.New(be, m, train.Options{LR: 1e-2, Schedule: train.Constant})
 		if err != nil {
 			t.Fatal(err)
@@ -453,5 +453,45 @@ func TestFusedKernels(t *testing.T) {
 		if ops[op] < want {
 			t.Errorf("training step has %d %s nodes, want at least %d (ops: %v)", ops[op], op, want, ops)
 		}
+	}
+}
+
+// TestBF16 checks bfloat16 matrix products (nn.Options.BF16) against
+// float32 on the same steps: bfloat16 keeps 8 bits of mantissa (relative
+// error ≈ 0.4% per product), so losses agree to 1e-3 relative and gradient
+// norms to 3%, while the weights stay float32 and the step graph really
+// converts to bfloat16.
+func TestBF16(t *testing.T) {
+	be := backend(t)
+	run := func(bf16 bool) ([]train.Stats, map[string]int) {
+		m := tiny(t, false)
+		m.Opts.BF16 = bf16
+		tr, err := train.New(be, m, train.Options{LR: 1e-2, Schedule: train.Constant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st []train.Stats
+		for range 3 {
+			st = append(st, step(t, tr, allRows...))
+		}
+		for _, n := range m.P.Names() {
+			if v, err := m.P.Var(n).Value(); err != nil || v.DType().String() != "Float32" {
+				t.Fatalf("weight %s is %v after bf16 steps (%v), want Float32", n, v.DType(), err)
+			}
+		}
+		return st, tr.StepOpCounts()
+	}
+	f32, opsF32 := run(false)
+	bf, opsBF := run(true)
+	for i := range f32 {
+		if d := math.Abs(f32[i].Loss - bf[i].Loss); d > 1e-3*math.Abs(f32[i].Loss) {
+			t.Errorf("step %d: bf16 loss %g, float32 %g", i, bf[i].Loss, f32[i].Loss)
+		}
+		if d := math.Abs(f32[i].GradNorm - bf[i].GradNorm); d > 0.03*f32[i].GradNorm {
+			t.Errorf("step %d: bf16 grad norm %g, float32 %g", i, bf[i].GradNorm, f32[i].GradNorm)
+		}
+	}
+	if opsBF["ConvertDType"] <= opsF32["ConvertDType"] {
+		t.Errorf("bf16 step graph has %d dtype conversions, float32 %d: nothing runs in bfloat16", opsBF["ConvertDType"], opsF32["ConvertDType"])
 	}
 }

@@ -25,7 +25,8 @@ func runBench(args []string, out, errOut io.Writer) error {
 	fs.StringVar(&o.Backend, "backend", "", "compute backend (xla:cuda in a build with -tags xla, see docs/scale.md)")
 	fs.IntVar(&o.Devices, "devices", 0, "run the training steps on N devices (with --sharding; 0 = all of the backend's)")
 	fs.StringVar(&o.Sharding, "sharding", "", "dp or fsdp: run the training steps on a device mesh (XLA backend)")
-	fs.BoolVar(&o.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass")
+	fs.BoolVar(&o.Opts.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass")
+	fs.BoolVar(&o.Opts.BF16, "bf16", false, "bfloat16 matrix products (float32 weights and optimizer state)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
