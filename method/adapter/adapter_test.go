@@ -249,6 +249,13 @@ func TestSaveLoad(t *testing.T) {
 		if err := json.Unmarshal(b, &conf); err != nil {
 			t.Fatal(err)
 		}
+		wantScaling := `"scaling": 1.0,`
+		if p == adapter.Parallel {
+			wantScaling = `"scaling": 4.0,`
+		}
+		if !strings.Contains(string(b), wantScaling) { // AdapterHub refuses an integer scaling
+			t.Errorf("%s: adapter_config.json lacks %s: %s", p, wantScaling, b)
+		}
 		if conf.Name != "default" || conf.Class != "BertForSequenceClassification" || !filepath.IsAbs(conf.ModelName) ||
 			conf.Config["mh_adapter"] != (p == adapter.Houlsby) || conf.Config["is_parallel"] != (p == adapter.Parallel) ||
 			conf.Config["original_ln_before"] != (p == adapter.Pfeiffer) {

@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -90,13 +91,30 @@ func hubConfig(c Config) map[string]any {
 		"mh_adapter": c.Placement == Houlsby, "output_adapter": true, "reduction_factor": rf,
 		"non_linearity": c.NonLinearity, "original_ln_before": c.lnBefore(), "original_ln_after": true,
 		"ln_before": false, "ln_after": false, "init_weights": c.Init, "init_weights_seed": nil,
-		"is_parallel": c.parallel(), "scaling": c.Scaling, "use_gating": false, "residual_before_ln": rbl,
+		"is_parallel": c.parallel(), "scaling": pyFloat(c.Scaling), "use_gating": false, "residual_before_ln": rbl,
 		"adapter_residual_before_ln": false, "inv_adapter": nil, "inv_adapter_reduction_factor": nil,
-		"cross_adapter": false, "leave_out": leave, "dropout": c.Dropout, "phm_layer": false, "phm_dim": 4,
+		"cross_adapter": false, "leave_out": leave, "dropout": pyFloat(c.Dropout), "phm_layer": false, "phm_dim": 4,
 		"factorized_phm_W": true, "shared_W_phm": false, "shared_phm_rule": true, "factorized_phm_rule": false,
 		"phm_c_init": "normal", "phm_init_range": 0.0001, "learn_phm": true,
 		"hypercomplex_nonlinearity": "glorot-uniform", "phm_rank": 1, "phm_bias": true, "stochastic_depth": 0.0,
 	}
+}
+
+// pyFloat is a float64 that JSON-encodes as Python's json writes a float:
+// always with a decimal point or exponent (1.0, not 1). AdapterHub reads
+// an integer "scaling" as an unknown scaling type.
+type pyFloat float64
+
+// MarshalJSON writes f with a decimal point.
+func (f pyFloat) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(float64(f))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.ContainsAny(b, ".eE") {
+		b = append(b, ".0"...)
+	}
+	return b, nil
 }
 
 // decoder is what a decoder model tells about itself (causallm.Model).
