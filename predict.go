@@ -338,5 +338,8 @@ func writePredictions(ex []data.Example, logits [][]float32, labels []string, ou
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
+	if err := os.Chmod(tmp.Name(), checkpoint.FileMode); err != nil { // CreateTemp makes it 0600
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
 	return os.Rename(tmp.Name(), out)
 }

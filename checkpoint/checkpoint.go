@@ -167,6 +167,11 @@ func ReadWeights(dir string) ([]*safetensors.Tensor, error) {
 	return out, nil
 }
 
+// FileMode is the permission of the files gotune writes (readable by
+// everyone, as os.WriteFile with the usual umask; os.CreateTemp alone
+// would leave 0600).
+const FileMode = 0o644
+
 // WriteFileAtomic writes data to path through a temporary file and a rename.
 func WriteFileAtomic(path string, data []byte) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
@@ -179,6 +184,9 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), FileMode); err != nil { // CreateTemp makes it 0600
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
@@ -204,6 +212,9 @@ func CopyFileAtomic(src, dst string) error {
 		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("copying to %s: %w", dst, err)
+	}
+	if err := os.Chmod(tmp.Name(), FileMode); err != nil {
 		return fmt.Errorf("copying to %s: %w", dst, err)
 	}
 	return os.Rename(tmp.Name(), dst)
