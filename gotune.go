@@ -359,7 +359,7 @@ func encode(tok *tokenizer.Tokenizer, ex []data.Example, labels *data.LabelSet, 
 			if tok == nil {
 				return nil, fmt.Errorf("%s: text given but the model has no tokenizer; pass input_ids", e.Source)
 			}
-			enc := tok.Encode(e.Text, e.TextPair, maxLen)
+			enc := e.Tokens(tok, maxLen)
 			ids, types = enc.IDs, enc.TypeIDs
 		}
 		label := int32(-1)
