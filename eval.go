@@ -214,7 +214,8 @@ func moduleCounts(p *nn.Params) []runlog.ParamCount {
 	return out
 }
 
-// commandLine is the gotune command that reproduces a run.
+// commandLine is the gotune command that reproduces a run (replacing its
+// folder: --overwrite).
 func commandLine(c *Config) string {
 	d := DefaultConfig()
 	args := []string{"gotune", "train", "--model", quote(c.Model), "--train", quote(c.Train)}
@@ -322,6 +323,7 @@ func commandLine(c *Config) string {
 	add("metric-for-best", c.MetricForBest, d.MetricForBest)
 	add("patience", c.Patience, d.Patience)
 	add("backend", c.Backend, d.Backend)
+	args = append(args, "--overwrite") // the run folder exists once the run has run
 	return strings.Join(args, " ")
 }
 

@@ -103,7 +103,8 @@ func TestTrainEndToEnd(t *testing.T) {
 	}
 	checkModes(t, run)
 	cmd, _ := os.ReadFile(filepath.Join(run, gotune.CommandFile))
-	if !strings.HasPrefix(string(cmd), "gotune train --model ") || !strings.Contains(string(cmd), "--epochs 8") {
+	if !strings.HasPrefix(string(cmd), "gotune train --model ") || !strings.Contains(string(cmd), "--epochs 8") ||
+		!strings.HasSuffix(string(cmd), " --overwrite\n") { // the folder exists: the command must replace it
 		t.Errorf("command.txt = %q", cmd)
 	}
 	recorded, err := gotune.LoadConfigFile(filepath.Join(run, gotune.ConfigFile), gotune.DefaultConfig())
