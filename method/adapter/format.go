@@ -179,6 +179,16 @@ func FromModel(mdl method.Model, a *Adapter) (*Loaded, error) {
 		l.Head = append(l.Head, &safetensors.Tensor{Name: w, Shape: slices.Clone(p.Shape(a.Head[w])), DType: safetensors.F32, F32: v})
 	}
 	if len(l.Head) > 0 {
+		// Weights the base lacked (a pooler initialised at random) go with
+		// the head: AdapterHub loads every tensor of the head file into the
+		// model, so the adapter reproduces the model there too.
+		for _, w := range method.NewWeights(mdl) {
+			v, err := p.Value(w)
+			if err != nil {
+				return nil, err
+			}
+			l.Head = append(l.Head, &safetensors.Tensor{Name: w, Shape: slices.Clone(p.Shape(w)), DType: safetensors.F32, F32: v})
+		}
 		l.Labels = mdl.Labels()
 	}
 	return l, nil
@@ -446,6 +456,16 @@ func parseHubConfig(raw map[string]json.RawMessage, path string, warnings *[]str
 	return c.withDefaults(), nil
 }
 
+// head returns the head file's tensor named name, or nil.
+func (l *Loaded) head(name string) *safetensors.Tensor {
+	for _, t := range l.Head {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
 // readHead reads head_config.json and model_head.safetensors when present.
 func (l *Loaded) readHead(dir string) error {
 	hf := filepath.Join(dir, HeadWeightsFile)
@@ -532,12 +552,20 @@ func Attach(mdl method.Model, h *Hook, l *Loaded, name string, arch Architecture
 	if len(l.Head) > 0 {
 		p := mdl.Params()
 		hf := filepath.Join(l.Dir, HeadWeightsFile)
+		newW := method.NewWeights(mdl)
 		for _, t := range l.Head {
-			if !slices.Contains(mdl.HeadParams(), t.Name) {
+			isNew := slices.Contains(newW, t.Name)
+			if !slices.Contains(mdl.HeadParams(), t.Name) && !isNew {
 				return nil, fmt.Errorf("%s: tensor %s is not a weight of the model's head (%s)", hf, t.Name, strings.Join(mdl.HeadParams(), ", "))
 			}
 			if !slices.Equal(t.Shape, p.Shape(t.Name)) {
 				return nil, fmt.Errorf("%s: tensor %s has shape %v, the model's is %v", hf, t.Name, t.Shape, p.Shape(t.Name))
+			}
+			if isNew { // a weight the base lacked: it belongs to the base model
+				if err := p.Set(t.Name, t.Shape, t.F32); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			if err := mdl.AddExtraParam(headParam(name, t.Name), t.Shape, t.F32); err != nil {
 				return nil, err
@@ -619,11 +647,23 @@ func LoadModel(base string, specs []string, arch Architecture, warn func(string)
 	h := NewHook()
 	m.AddHook(h)
 	heads := true
+	newW := m.NewWeights()
+	carriedBy := map[string]*Loaded{}
 	for i, l := range loaded {
 		if _, err := Attach(m, h, l, names[i], arch); err != nil {
 			return nil, nil, err
 		}
 		heads = heads && len(l.Head) > 0
+		carried := func(n string) bool { return l.head(n) != nil }
+		if err := method.CheckNewWeights(newW, carried, l.Dir, base); err != nil {
+			return nil, nil, err
+		}
+		for _, n := range newW { // one base: every adapter must carry the same values
+			if prev := carriedBy[n]; prev != nil && !slices.Equal(prev.head(n).F32, l.head(n).F32) {
+				return nil, nil, fmt.Errorf("adapter: adapters %s and %s carry different %s (a weight the base lacks); load them separately", prev.Dir, l.Dir, n)
+			}
+			carriedBy[n] = l
+		}
 	}
 	if heads {
 		m.NewHead = nil
