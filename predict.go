@@ -49,6 +49,9 @@ type adapterSet interface {
 // LoadPredictor loads a model saved by a run (or any Hugging Face
 // sequence-classification folder) on the named backend ("" for default).
 func LoadPredictor(dir, backend string) (*Predictor, error) {
+	if hint := runFolderHint(dir); hint != "" {
+		return nil, fmt.Errorf("%s", hint)
+	}
 	dir, err := checkpoint.Resolve(dir)
 	if err != nil {
 		return nil, err
@@ -154,15 +157,32 @@ func (p *Predictor) maxLen() int {
 // adapter is active; Use switches. warn, when not nil, receives warnings
 // (unknown adapter_config.json keys).
 func LoadAdapters(base string, adapters []string, backend string, warn func(string)) (*Predictor, error) {
-	if len(adapters) == 1 && ptuning.AdapterKind(adapters[0]) != "" {
-		return LoadPromptAdapter(base, adapters[0], backend, warn)
+	if len(adapters) == 0 {
+		return nil, fmt.Errorf("no adapter given")
+	}
+	kinds := make([]string, len(adapters))
+	for i, s := range adapters {
+		var err error
+		if kinds[i], err = AdapterKind(s); err != nil {
+			return nil, err
+		}
+		if kinds[i] != kinds[0] {
+			return nil, fmt.Errorf("adapters %s (%s) and %s (%s) are of different kinds; load them separately", adapters[0], kinds[0], s, kinds[i])
+		}
 	}
 	var m *classify.Classifier
 	var h adapterSet
 	var err error
-	if _, dir := adapter.Spec(adapters[0]); adapter.IsFolder(dir) { // AdapterHub bottleneck adapters
+	switch kinds[0] {
+	case ptuning.Prefix, ptuning.Prompt:
+		if len(adapters) > 1 {
+			return nil, fmt.Errorf("%s adapters load one at a time (given %d)", kinds[0], len(adapters))
+		}
+		_, dir := adapter.Spec(adapters[0])
+		return LoadPromptAdapter(base, dir, backend, warn)
+	case "adapter": // AdapterHub bottleneck adapters
 		m, h, err = adapter.LoadModel(base, adapters, methods.AdapterModules, warn)
-	} else {
+	default:
 		m, h, err = lora.LoadModel(base, adapters, warn)
 	}
 	if err != nil {
@@ -177,6 +197,46 @@ func LoadAdapters(base string, adapters []string, backend string, warn func(stri
 	}
 	p.adapters = h
 	return p, nil
+}
+
+// AdapterKind tells what an adapter folder ("DIR" or "NAME=DIR") holds:
+// "lora", "adapter" (AdapterHub bottleneck adapters), or a PEFT prefix- or
+// prompt-tuning adapter (ptuning.Prefix, ptuning.Prompt), from
+// adapter_config.json's peft_type or AdapterHub's "config" object. A folder
+// without adapter_config.json is an error saying what it is instead (a run
+// folder, a whole model).
+func AdapterKind(spec string) (string, error) {
+	_, dir := adapter.Spec(spec)
+	if _, err := os.Stat(filepath.Join(dir, lora.ConfigFile)); err != nil {
+		if _, err := os.Stat(dir); err != nil {
+			return "", fmt.Errorf("adapter folder %s does not exist", dir)
+		}
+		if hint := runFolderHint(dir); hint != "" {
+			return "", fmt.Errorf("%s", hint)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+			return "", fmt.Errorf("%s is a whole model, not an adapter folder (no %s): pass it as --model", dir, lora.ConfigFile)
+		}
+		return "", fmt.Errorf("%s is not an adapter folder (no %s)", dir, lora.ConfigFile)
+	}
+	if adapter.IsFolder(dir) {
+		return "adapter", nil
+	}
+	if k := ptuning.AdapterKind(dir); k != "" {
+		return k, nil
+	}
+	return "lora", nil
+}
+
+// runFolderHint returns a message when dir is a run folder (config.yaml
+// and model/) rather than the model folder inside it, else "".
+func runFolderHint(dir string) string {
+	_, errCfg := os.Stat(filepath.Join(dir, ConfigFile))
+	_, errModel := os.Stat(filepath.Join(dir, ModelDirName))
+	if errCfg == nil && errModel == nil {
+		return fmt.Sprintf("%s is a run folder: pass its model folder, %s", dir, filepath.Join(dir, ModelDirName))
+	}
+	return ""
 }
 
 // Adapters lists the LoRA or bottleneck adapters loaded on the

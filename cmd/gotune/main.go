@@ -79,17 +79,11 @@ func main() {
 	case "eval":
 		if isLMEval(args) {
 			err = runLMEval(args, os.Stdout, os.Stderr)
-		} else if usesAdapters(args) {
-			err = runAdapterEval(args, os.Stdout, os.Stderr)
 		} else {
 			err = runEval(args, os.Stdout, os.Stderr)
 		}
 	case "predict":
-		if usesAdapters(args) {
-			err = runAdapterPredict(args, os.Stdout, os.Stderr)
-		} else {
-			err = runPredict(args, os.Stdout, os.Stderr)
-		}
+		err = runPredict(args, os.Stdout, os.Stderr)
 	case "merge":
 		err = runMerge(args, os.Stdout, os.Stderr)
 	case "lora":
