@@ -279,6 +279,21 @@ func TestSaveLoad(t *testing.T) {
 		if d := fixture.MaxDiff(logits(t, m2), want); d != 0 {
 			t.Errorf("%s: reloaded adapter: logits differ by %g", p, d)
 		}
+		// AdapterHub's default save: pytorch_adapter.bin and
+		// pytorch_model_head.bin (torch.save state dicts).
+		for safe, bin := range map[string]string{adapter.WeightsFile: "pytorch_adapter.bin", adapter.HeadWeightsFile: "pytorch_model_head.bin"} {
+			if err := fixture.SafetensorsToTorch(filepath.Join(dir, safe), filepath.Join(dir, bin)); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Join(dir, safe))
+		}
+		m3, _, err := adapter.LoadModel("", []string{dir}, arch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := fixture.MaxDiff(logits(t, m3), want); d != 0 {
+			t.Errorf("%s: the adapter as .bin files: logits differ by %g", p, d)
+		}
 	}
 }
 

@@ -19,11 +19,12 @@ import (
 // Files of an adapter folder, as AdapterHub's save_adapter(...,
 // with_head=True, use_safetensors=True) writes them.
 const (
-	ConfigFile      = "adapter_config.json"
-	WeightsFile     = "adapter.safetensors"
-	HeadConfigFile  = "head_config.json"
-	HeadWeightsFile = "model_head.safetensors"
-	torchWeights    = "pytorch_adapter.bin"
+	ConfigFile       = "adapter_config.json"
+	WeightsFile      = "adapter.safetensors"
+	HeadConfigFile   = "head_config.json"
+	HeadWeightsFile  = "model_head.safetensors"
+	torchWeights     = "pytorch_adapter.bin"
+	torchHeadWeights = "pytorch_model_head.bin"
 )
 
 // Version is the "version" gotune writes: the AdapterHub release whose
@@ -302,16 +303,11 @@ func Read(dir string) (*Loaded, error) {
 	if l.Cfg, err = parseHubConfig(cfg, path, &l.Warnings); err != nil {
 		return nil, err
 	}
-	wf := filepath.Join(dir, WeightsFile)
-	if _, err := os.Stat(wf); err != nil {
-		if _, err2 := os.Stat(filepath.Join(dir, torchWeights)); err2 == nil {
-			return nil, fmt.Errorf("%s: gotune reads %s only; save the adapter with use_safetensors=True", dir, WeightsFile)
-		}
-	}
-	f, err := safetensors.ReadFile(wf)
+	f, err := checkpoint.ReadTensorFile(dir, WeightsFile, torchWeights) // AdapterHub's default save is pytorch_adapter.bin
 	if err != nil {
 		return nil, err
 	}
+	wf := f.Path
 	infix := ".adapters." + l.Name + "."
 	for _, t := range f.Tensors {
 		mod, part, ok := strings.Cut(t.Name, infix)
@@ -468,11 +464,12 @@ func (l *Loaded) head(name string) *safetensors.Tensor {
 
 // readHead reads head_config.json and model_head.safetensors when present.
 func (l *Loaded) readHead(dir string) error {
-	hf := filepath.Join(dir, HeadWeightsFile)
-	if _, err := os.Stat(hf); err != nil {
+	_, errSafe := os.Stat(filepath.Join(dir, HeadWeightsFile))
+	_, errBin := os.Stat(filepath.Join(dir, torchHeadWeights))
+	if errSafe != nil && errBin != nil {
 		return nil
 	}
-	f, err := safetensors.ReadFile(hf)
+	f, err := checkpoint.ReadTensorFile(dir, HeadWeightsFile, torchHeadWeights)
 	if err != nil {
 		return err
 	}

@@ -346,7 +346,7 @@ func ReadAdapter(dir string) (*Loaded, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	l.Cfg = cfg.withDefaults()
-	if l.Tensors, err = safetensors.ReadFile(filepath.Join(dir, WeightsFile)); err != nil {
+	if l.Tensors, err = checkpoint.ReadTensorFile(dir, WeightsFile, "adapter_model.bin"); err != nil { // older PEFT saves .bin
 		return nil, err
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, InfoFile)); err == nil {

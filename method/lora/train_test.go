@@ -3,6 +3,7 @@ package lora_test
 import (
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -124,6 +125,18 @@ func TestTrainSaveReload(t *testing.T) {
 	got := logits(t, m2, in)
 	if d := fixture.MaxDiff(got, want); d != 0 {
 		t.Errorf("reloaded adapter: logits differ by %g", d)
+	}
+	// Older PEFT saved adapter_model.bin (a torch.save state dict).
+	if err := fixture.SafetensorsToTorch(filepath.Join(dir, lora.WeightsFile), filepath.Join(dir, "adapter_model.bin")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, lora.WeightsFile))
+	m3, _, err := lora.LoadModel("", []string{dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := fixture.MaxDiff(logits(t, m3, in), want); d != 0 {
+		t.Errorf("adapter_model.bin: logits differ by %g", d)
 	}
 }
 
