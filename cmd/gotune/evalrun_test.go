@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -60,5 +61,24 @@ func TestEvalTakesRunSettings(t *testing.T) {
 	// A field given on the command line still wins.
 	if code, _, errOut := gotuneCmd(t, "eval", "--model", model, "--data", dev, "--text-field", "text"); code == 0 || !strings.Contains(errOut, `no "text" field`) {
 		t.Errorf("--text-field text: exit %d, %s", code, errOut)
+	}
+}
+
+// TestDemoRemovesItsTemporaryFolder: without --out the demo works in a
+// temporary folder and removes it at the end.
+func TestDemoRemovesItsTemporaryFolder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the quick demo")
+	}
+	tmp := t.TempDir()
+	cmd := exec.Command(binary, "demo", "--quick")
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo --quick: %v\n%s", err, out)
+	}
+	left, _ := filepath.Glob(filepath.Join(tmp, "gotune-demo-*"))
+	if len(left) > 0 || !strings.Contains(string(out), "removed the work folder") {
+		t.Errorf("left behind %v\n%s", left, out)
 	}
 }
