@@ -597,9 +597,9 @@ func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, erro
 	}
 	var met map[string]float64
 	if j.lmTrain != nil {
-		met, err = evaluateLMBatches(j.trainer, bs)
+		met, err = evaluateLMBatches(j.trainer, bs, j.w)
 	} else {
-		met, _, err = evaluateBatches(j.trainer, bs, encodedLabels(j.eval), len(j.model.Labels()))
+		met, _, err = evaluateBatches(j.trainer, bs, encodedLabels(j.eval), len(j.model.Labels()), j.w)
 	}
 	if err != nil {
 		return false, err

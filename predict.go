@@ -33,6 +33,8 @@ type Predictor struct {
 	MaxLen int
 	// BatchSize is the inference batch size (default 32).
 	BatchSize int
+	// Progress, when not nil, receives Evaluate's progress bar.
+	Progress io.Writer
 	// be and adapters (LoRA or bottleneck adapters on the base, nil
 	// otherwise) let Use switch adapters without reloading the base.
 	be       compute.Backend
@@ -302,7 +304,7 @@ func (p *Predictor) Evaluate(path string, opts data.Options) (map[string]float64
 	if err != nil {
 		return nil, err
 	}
-	met, _, err := evaluateEncoded(p.runner, enc, data.DefaultBuckets(p.maxLen()), p.pad(), p.BatchSize, ls.Len())
+	met, _, err := evaluateEncoded(p.runner, enc, data.DefaultBuckets(p.maxLen()), p.pad(), p.BatchSize, ls.Len(), p.Progress)
 	return met, err
 }
 
@@ -347,7 +349,7 @@ func predictLogits(ev evaluator, enc []data.Encoded, buckets []int, pad int32, b
 	logits := make([][]float32, len(enc))
 	for start := 0; start < len(enc); start += batchSize * 8 {
 		end := min(len(enc), start+batchSize*8)
-		_, l, err := evaluateEncoded(ev, enc[start:end], buckets, pad, batchSize, numLabels)
+		_, l, err := evaluateEncoded(ev, enc[start:end], buckets, pad, batchSize, numLabels, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -172,7 +172,9 @@ func runPaths(out string) (configPath, logPath string) {
 }
 
 // runOne runs one configuration and reads back what it left.
-func runOne(ctx context.Context, r Runner, cfg gotune.Config, tc *tokenCounter) *RunResult {
+// runOne trains one run with r, its output in a log beside the run folder;
+// progress, when not nil, receives the run's progress lines as they come.
+func runOne(ctx context.Context, r Runner, cfg gotune.Config, tc *tokenCounter, progress io.Writer) *RunResult {
 	rr := &RunResult{Seed: cfg.Seed, Dir: cfg.Out}
 	configPath, logPath := runPaths(cfg.Out)
 	if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
@@ -190,7 +192,11 @@ func runOne(ctx context.Context, r Runner, cfg gotune.Config, tc *tokenCounter) 
 	}
 	defer logf.Close()
 	rr.Log = logPath
-	st, err := r.Train(ctx, cfg, configPath, logf)
+	var log io.Writer = logf
+	if progress != nil {
+		log = io.MultiWriter(logf, runlog.ProgressLines(progress, "      "))
+	}
+	st, err := r.Train(ctx, cfg, configPath, log)
 	rr.Command, rr.WallSeconds, rr.PeakRSS = st.Command, st.Wall.Seconds(), st.PeakRSS
 	if err != nil {
 		rr.Error = err.Error()

@@ -70,9 +70,15 @@ func (r *runFlags) load(dir string) (classifier, error) {
 	return r.sized(p), nil
 }
 
-// evaluate evaluates c on the labelled data file path and prints the
-// metrics as one JSON line.
-func (r *runFlags) evaluate(c classifier, path string, out io.Writer) error {
+// evaluate evaluates c on the labelled data file path, with a progress
+// bar on errOut, and prints the metrics as one JSON line.
+func (r *runFlags) evaluate(c classifier, path string, out, errOut io.Writer) error {
+	switch m := c.(type) {
+	case *gotune.Predictor:
+		m.Progress = errOut
+	case *gotune.DecoderClassifier:
+		m.Progress = errOut
+	}
 	met, err := r.sized(c).Evaluate(path, r.data)
 	if err != nil {
 		return err
@@ -162,7 +168,7 @@ func runEval(args []string, out, errOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return r.evaluate(c, *path, out)
+	return r.evaluate(c, *path, out, errOut)
 }
 
 func runPredict(args []string, out, errOut io.Writer) error {

@@ -52,7 +52,8 @@ func TestCompareCommand(t *testing.T) {
 	if rep.Recommendation.Method != "lora" {
 		t.Errorf("recommended %q, want lora (full's folder is over 20KB)", rep.Recommendation.Method)
 	}
-	for _, want := range []string{"leaves no layer to adapt", "full is out: artefact", "Recommendation: lora", "report.html"} {
+	for _, want := range []string{"leaves no layer to adapt", "full is out: artefact", "Recommendation: lora", "report.html",
+		"      train  [", "      eval  ["} { // each run's progress as it goes
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

@@ -40,6 +40,9 @@ func TestEvalTakesRunSettings(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("eval without restating the fields: %s", errOut)
 	}
+	if !strings.Contains(errOut, "eval  [") || !strings.Contains(errOut, "it/s") || !strings.Contains(errOut, "ETA") {
+		t.Errorf("eval shows no progress with rate and ETA:\n%s", errOut)
+	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	var met, best map[string]float64
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &met); err != nil {
