@@ -4,6 +4,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -72,5 +73,46 @@ func TestEvalPredictHelp(t *testing.T) {
 				t.Errorf("%s -h does not list %s:\n%s", cmd, f, out+errOut)
 			}
 		}
+	}
+}
+
+// TestReadmeListsEveryCommand: the README's command list has every command
+// of `gotune -h` (and the subcommands of adapter and lora), and neither
+// points users at the development machine's ../shared folder.
+func TestReadmeListsEveryCommand(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	start := strings.Index(readme, "## Commands")
+	end := strings.Index(readme[start:], "\n```\n\n")
+	if start < 0 || end < 0 {
+		t.Fatal("README has no command list")
+	}
+	list := readme[start : start+end]
+	_, cmds, _ := strings.Cut(usage, "Commands:\n")
+	cmds, _, _ = strings.Cut(cmds, "\n\n")
+	n := 0
+	for _, line := range strings.Split(cmds, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		n++
+		if !strings.Contains(list, "gotune "+f[0]+" ") {
+			t.Errorf("the README's command list lacks gotune %s", f[0])
+		}
+	}
+	for _, sub := range []string{"adapter plan", "adapter average", "lora targets", "lora combine"} {
+		if !strings.Contains(list, "gotune "+sub) {
+			t.Errorf("the README's command list lacks gotune %s", sub)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("found %d commands in usage", n)
+	}
+	if strings.Contains(list, "shared/peer") || strings.Contains(usage, "shared/peer") {
+		t.Error("the command list points users at ../shared/peer")
 	}
 }

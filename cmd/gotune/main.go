@@ -43,7 +43,7 @@ Commands:
   merge     merge a LoRA adapter into its base model (Hugging Face layout)
   lora      LoRA tools: targets (dry-run a target spec), combine (weighted adapters)
   adapter   bottleneck adapter tools: plan (dry run), average (parameter average)
-  bench     time training steps on standard model shapes (compare with ../shared/peer)
+  bench     time training steps on standard model shapes (one JSON line; see docs/benchmarks.md)
 
 Run 'gotune COMMAND -h' for the flags of a command.
 `
