@@ -133,6 +133,10 @@ func TestReadTorchFileRefuses(t *testing.T) {
 		{"numpy reconstruct", func(p string) error {
 			return fixture.WriteTorchZip(p, inDict("numpy.core.multiarray", "_reconstruct"), tensor)
 		}, "refusing the pickle global numpy.core.multiarray._reconstruct"},
+		// gopickle resolves these Python 2 names itself, to Go values that run
+		// nothing; what they build is no state dict.
+		{"copy_reg._reconstructor", func(p string) error { return fixture.WriteTorchZip(p, hostile("copy_reg", "_reconstructor"), tensor) }, "data.pkl"},
+		{"__builtin__.object in the dict", func(p string) error { return fixture.WriteTorchZip(p, inDict("__builtin__", "object"), tensor) }, "REDUCE requires a Callable"},
 		{"storage larger than its record", func(p string) error { return fixture.WriteTorchZip(p, bigStorage.Bytes(), tensor) }, "do not fit"},
 		{"not a tensor", func(p string) error { return fixture.WriteTorchZip(p, notTensor.Bytes(), tensor) }, "state dict entry w is string, not a tensor"},
 		{"legacy format", func(p string) error { return os.WriteFile(p, hostile("os", "system"), 0o644) }, "legacy format of torch < 1.6"},
