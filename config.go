@@ -168,6 +168,31 @@ func LoadConfigFile(path string, base Config) (Config, error) {
 	return cfg, nil
 }
 
+// RunConfig returns the settings of the run a saved model folder belongs
+// to: RUN/config.yaml for RUN/model (a spec "NAME=DIR" names DIR). ok is
+// false when dir is not a run's model folder; a config.yaml that does not
+// read is an error.
+func RunConfig(dir string) (cfg Config, ok bool, err error) {
+	if n, d, found := strings.Cut(dir, "="); found && !strings.ContainsAny(n, `/\`) {
+		if _, err := os.Stat(d); err == nil {
+			dir = d
+		}
+	}
+	dir = filepath.Clean(dir)
+	path := filepath.Join(filepath.Dir(dir), ConfigFile)
+	if filepath.Base(dir) != ModelDirName {
+		return cfg, false, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return cfg, false, nil
+	}
+	cfg, err = LoadConfigFile(path, DefaultConfig())
+	if err != nil {
+		return cfg, false, err
+	}
+	return cfg, true, nil
+}
+
 // configError turns yaml.v3's multi-line type errors ("line 3: field foo
 // not found in type gotune.Config") into one line naming the file and line
 // of the first problem.

@@ -23,6 +23,8 @@ type DecoderClassifier struct {
 	MaxLen int
 	// BatchSize is the inference batch size (default 32).
 	BatchSize int
+	// Progress, when not nil, receives Evaluate's progress bar.
+	Progress io.Writer
 
 	labels *data.LabelSet
 	ev     evaluator
@@ -91,7 +93,7 @@ func (d *DecoderClassifier) Evaluate(path string, opts data.Options) (map[string
 	if err != nil {
 		return nil, err
 	}
-	met, _, err := evaluateEncoded(d.ev, enc, data.DefaultBuckets(d.maxLen()), int32(d.Model.Pad), d.BatchSize, d.labels.Len())
+	met, _, err := evaluateEncoded(d.ev, enc, data.DefaultBuckets(d.maxLen()), int32(d.Model.Pad), d.BatchSize, d.labels.Len(), d.Progress)
 	return met, err
 }
 

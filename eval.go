@@ -3,6 +3,7 @@ package gotune
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -36,24 +37,28 @@ func encodedLabels(ex []data.Encoded) []int32 {
 // evaluateEncoded runs every example through ev and returns metrics
 // (loss, accuracy, macro_f1) for labelled examples and the logits of every
 // example, in input order.
-func evaluateEncoded(ev evaluator, ex []data.Encoded, buckets []int, pad int32, batchSize, numLabels int) (map[string]float64, [][]float32, error) {
+func evaluateEncoded(ev evaluator, ex []data.Encoded, buckets []int, pad int32, batchSize, numLabels int, progress io.Writer) (map[string]float64, [][]float32, error) {
 	bs, err := tokenBatches(ex, batchSize, buckets, pad, false, 0, true)
 	if err != nil {
 		return nil, nil, err
 	}
-	return evaluateBatches(ev, bs, encodedLabels(ex), numLabels)
+	return evaluateBatches(ev, bs, encodedLabels(ex), numLabels, progress)
 }
 
-// evaluateBatches runs batches covering examples with the given labels.
-func evaluateBatches(ev evaluator, batches []batch, labels []int32, numLabels int) (map[string]float64, [][]float32, error) {
+// evaluateBatches runs batches covering examples with the given labels;
+// progress, when not nil, receives a progress bar.
+func evaluateBatches(ev evaluator, batches []batch, labels []int32, numLabels int, progress io.Writer) (map[string]float64, [][]float32, error) {
 	logits := make([][]float32, len(labels))
 	var lossSum float64
 	var lossN int
-	for _, b := range batches {
+	prog := runlog.NewProgress(progress, "eval", len(batches))
+	defer prog.Done()
+	for i, b := range batches {
 		loss, out, err := ev.Evaluate(b.inputs)
 		if err != nil {
 			return nil, nil, err
 		}
+		prog.Update(i + 1)
 		flat := make([]float32, out.Size())
 		out.ConstFlatData(func(f any) { copy(flat, f.([]float32)) })
 		labelled := 0
@@ -214,7 +219,8 @@ func moduleCounts(p *nn.Params) []runlog.ParamCount {
 	return out
 }
 
-// commandLine is the gotune command that reproduces a run.
+// commandLine is the gotune command that reproduces a run (replacing its
+// folder: --overwrite).
 func commandLine(c *Config) string {
 	d := DefaultConfig()
 	args := []string{"gotune", "train", "--model", quote(c.Model), "--train", quote(c.Train)}
@@ -323,6 +329,7 @@ func commandLine(c *Config) string {
 	add("metric-for-best", c.MetricForBest, d.MetricForBest)
 	add("patience", c.Patience, d.Patience)
 	add("backend", c.Backend, d.Backend)
+	args = append(args, "--overwrite") // the run folder exists once the run has run
 	return strings.Join(args, " ")
 }
 

@@ -8,6 +8,7 @@ require (
 	github.com/gomlx/go-huggingface v0.4.1
 	github.com/gomlx/go-xla v0.4.13
 	github.com/gomlx/gomlx v0.28.16
+	github.com/nlpodyssey/gopickle v0.2.0
 	golang.org/x/image v0.38.0
 	golang.org/x/text v0.44.0
 	gopkg.in/yaml.v3 v3.0.1

@@ -359,7 +359,7 @@ func encode(tok *tokenizer.Tokenizer, ex []data.Example, labels *data.LabelSet, 
 			if tok == nil {
 				return nil, fmt.Errorf("%s: text given but the model has no tokenizer; pass input_ids", e.Source)
 			}
-			enc := tok.Encode(e.Text, e.TextPair, maxLen)
+			enc := e.Tokens(tok, maxLen)
 			ids, types = enc.IDs, enc.TypeIDs
 		}
 		label := int32(-1)
@@ -597,9 +597,9 @@ func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, erro
 	}
 	var met map[string]float64
 	if j.lmTrain != nil {
-		met, err = evaluateLMBatches(j.trainer, bs)
+		met, err = evaluateLMBatches(j.trainer, bs, j.w)
 	} else {
-		met, _, err = evaluateBatches(j.trainer, bs, encodedLabels(j.eval), len(j.model.Labels()))
+		met, _, err = evaluateBatches(j.trainer, bs, encodedLabels(j.eval), len(j.model.Labels()), j.w)
 	}
 	if err != nil {
 		return false, err

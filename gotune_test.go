@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"image/png"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gotune/gotune"
@@ -99,8 +101,10 @@ func TestTrainEndToEnd(t *testing.T) {
 			t.Errorf("run folder: %s missing or empty (%v)", f, err)
 		}
 	}
+	checkModes(t, run)
 	cmd, _ := os.ReadFile(filepath.Join(run, gotune.CommandFile))
-	if !strings.HasPrefix(string(cmd), "gotune train --model ") || !strings.Contains(string(cmd), "--epochs 8") {
+	if !strings.HasPrefix(string(cmd), "gotune train --model ") || !strings.Contains(string(cmd), "--epochs 8") ||
+		!strings.HasSuffix(string(cmd), " --overwrite\n") { // the folder exists: the command must replace it
 		t.Errorf("command.txt = %q", cmd)
 	}
 	recorded, err := gotune.LoadConfigFile(filepath.Join(run, gotune.ConfigFile), gotune.DefaultConfig())
@@ -169,6 +173,35 @@ func TestTrainEndToEnd(t *testing.T) {
 	t.Run("predict", func(t *testing.T) { testPredict(t, p, model, evalPath) })
 }
 
+// checkModes fails unless every file under dir has mode 0644 and every
+// folder 0755 (less what the umask removes), as other users and tools
+// expect of a run folder.
+func checkModes(t *testing.T, dir string) {
+	t.Helper()
+	umask := syscall.Umask(0)
+	syscall.Umask(umask)
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		st, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o644)
+		if d.IsDir() {
+			want = fs.FileMode(0o755) &^ fs.FileMode(umask)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", path, st.Mode().Perm(), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // testPredict checks PredictFile on text records and on the same records
 // pre-tokenised.
 func testPredict(t *testing.T, p *gotune.Predictor, model, evalPath string) {
@@ -177,6 +210,7 @@ func testPredict(t *testing.T, p *gotune.Predictor, model, evalPath string) {
 	if err := p.PredictFile(evalPath, out, data.DefaultOptions(), nil); err != nil {
 		t.Fatal(err)
 	}
+	checkModes(t, out)
 	in := readLines(t, evalPath)
 	got := readLines(t, out)
 	if len(got) != len(in) {

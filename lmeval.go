@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/gomlx/gomlx/ml/model"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,8 @@ type LMEvalOptions struct {
 	MaxLen        int
 	BatchSize     int
 	Backend       string
+	// Progress, when not nil, receives the evaluation's progress bar.
+	Progress io.Writer
 }
 
 // EvaluateCausalLM computes the loss (mean over the tokens that carry
@@ -103,7 +106,7 @@ func EvaluateCausalLM(modelPath, path string, o LMEvalOptions) (map[string]float
 	if err != nil {
 		return nil, err
 	}
-	met, err := evaluateLMBatches(execEvaluator{e}, bs)
+	met, err := evaluateLMBatches(execEvaluator{e}, bs, o.Progress)
 	if err != nil {
 		return nil, err
 	}

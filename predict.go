@@ -33,6 +33,8 @@ type Predictor struct {
 	MaxLen int
 	// BatchSize is the inference batch size (default 32).
 	BatchSize int
+	// Progress, when not nil, receives Evaluate's progress bar.
+	Progress io.Writer
 	// be and adapters (LoRA or bottleneck adapters on the base, nil
 	// otherwise) let Use switch adapters without reloading the base.
 	be       compute.Backend
@@ -49,6 +51,9 @@ type adapterSet interface {
 // LoadPredictor loads a model saved by a run (or any Hugging Face
 // sequence-classification folder) on the named backend ("" for default).
 func LoadPredictor(dir, backend string) (*Predictor, error) {
+	if hint := runFolderHint(dir); hint != "" {
+		return nil, fmt.Errorf("%s", hint)
+	}
 	dir, err := checkpoint.Resolve(dir)
 	if err != nil {
 		return nil, err
@@ -154,15 +159,32 @@ func (p *Predictor) maxLen() int {
 // adapter is active; Use switches. warn, when not nil, receives warnings
 // (unknown adapter_config.json keys).
 func LoadAdapters(base string, adapters []string, backend string, warn func(string)) (*Predictor, error) {
-	if len(adapters) == 1 && ptuning.AdapterKind(adapters[0]) != "" {
-		return LoadPromptAdapter(base, adapters[0], backend, warn)
+	if len(adapters) == 0 {
+		return nil, fmt.Errorf("no adapter given")
+	}
+	kinds := make([]string, len(adapters))
+	for i, s := range adapters {
+		var err error
+		if kinds[i], err = AdapterKind(s); err != nil {
+			return nil, err
+		}
+		if kinds[i] != kinds[0] {
+			return nil, fmt.Errorf("adapters %s (%s) and %s (%s) are of different kinds; load them separately", adapters[0], kinds[0], s, kinds[i])
+		}
 	}
 	var m *classify.Classifier
 	var h adapterSet
 	var err error
-	if _, dir := adapter.Spec(adapters[0]); adapter.IsFolder(dir) { // AdapterHub bottleneck adapters
+	switch kinds[0] {
+	case ptuning.Prefix, ptuning.Prompt:
+		if len(adapters) > 1 {
+			return nil, fmt.Errorf("%s adapters load one at a time (given %d)", kinds[0], len(adapters))
+		}
+		_, dir := adapter.Spec(adapters[0])
+		return LoadPromptAdapter(base, dir, backend, warn)
+	case "adapter": // AdapterHub bottleneck adapters
 		m, h, err = adapter.LoadModel(base, adapters, methods.AdapterModules, warn)
-	} else {
+	default:
 		m, h, err = lora.LoadModel(base, adapters, warn)
 	}
 	if err != nil {
@@ -177,6 +199,46 @@ func LoadAdapters(base string, adapters []string, backend string, warn func(stri
 	}
 	p.adapters = h
 	return p, nil
+}
+
+// AdapterKind tells what an adapter folder ("DIR" or "NAME=DIR") holds:
+// "lora", "adapter" (AdapterHub bottleneck adapters), or a PEFT prefix- or
+// prompt-tuning adapter (ptuning.Prefix, ptuning.Prompt), from
+// adapter_config.json's peft_type or AdapterHub's "config" object. A folder
+// without adapter_config.json is an error saying what it is instead (a run
+// folder, a whole model).
+func AdapterKind(spec string) (string, error) {
+	_, dir := adapter.Spec(spec)
+	if _, err := os.Stat(filepath.Join(dir, lora.ConfigFile)); err != nil {
+		if _, err := os.Stat(dir); err != nil {
+			return "", fmt.Errorf("adapter folder %s does not exist", dir)
+		}
+		if hint := runFolderHint(dir); hint != "" {
+			return "", fmt.Errorf("%s", hint)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "config.json")); err == nil {
+			return "", fmt.Errorf("%s is a whole model, not an adapter folder (no %s): pass it as --model", dir, lora.ConfigFile)
+		}
+		return "", fmt.Errorf("%s is not an adapter folder (no %s)", dir, lora.ConfigFile)
+	}
+	if adapter.IsFolder(dir) {
+		return "adapter", nil
+	}
+	if k := ptuning.AdapterKind(dir); k != "" {
+		return k, nil
+	}
+	return "lora", nil
+}
+
+// runFolderHint returns a message when dir is a run folder (config.yaml
+// and model/) rather than the model folder inside it, else "".
+func runFolderHint(dir string) string {
+	_, errCfg := os.Stat(filepath.Join(dir, ConfigFile))
+	_, errModel := os.Stat(filepath.Join(dir, ModelDirName))
+	if errCfg == nil && errModel == nil {
+		return fmt.Sprintf("%s is a run folder: pass its model folder, %s", dir, filepath.Join(dir, ModelDirName))
+	}
+	return ""
 }
 
 // Adapters lists the LoRA or bottleneck adapters loaded on the
@@ -242,7 +304,7 @@ func (p *Predictor) Evaluate(path string, opts data.Options) (map[string]float64
 	if err != nil {
 		return nil, err
 	}
-	met, _, err := evaluateEncoded(p.runner, enc, data.DefaultBuckets(p.maxLen()), p.pad(), p.BatchSize, ls.Len())
+	met, _, err := evaluateEncoded(p.runner, enc, data.DefaultBuckets(p.maxLen()), p.pad(), p.BatchSize, ls.Len(), p.Progress)
 	return met, err
 }
 
@@ -287,7 +349,7 @@ func predictLogits(ev evaluator, enc []data.Encoded, buckets []int, pad int32, b
 	logits := make([][]float32, len(enc))
 	for start := 0; start < len(enc); start += batchSize * 8 {
 		end := min(len(enc), start+batchSize*8)
-		_, l, err := evaluateEncoded(ev, enc[start:end], buckets, pad, batchSize, numLabels)
+		_, l, err := evaluateEncoded(ev, enc[start:end], buckets, pad, batchSize, numLabels, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -336,6 +398,9 @@ func writePredictions(ex []data.Example, logits [][]float32, labels []string, ou
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", out, err)
+	}
+	if err := os.Chmod(tmp.Name(), checkpoint.FileMode); err != nil { // CreateTemp makes it 0600
 		return fmt.Errorf("writing %s: %w", out, err)
 	}
 	return os.Rename(tmp.Name(), out)

@@ -2,6 +2,7 @@ package gotune
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"strings"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/instruct"
 	"github.com/gotune/gotune/method"
+	"github.com/gotune/gotune/runlog"
 )
 
 // Tasks (Config.Task).
@@ -309,14 +311,18 @@ func lmBatches(ex []instruct.Example, size int, buckets []int, pad int32, shuffl
 
 // evaluateLMBatches returns the token-weighted mean loss over causal-LM
 // batches and its perplexity (exp of the loss). The evaluator's output is
-// each batch's number of labelled tokens.
-func evaluateLMBatches(ev evaluator, bs []batch) (map[string]float64, error) {
+// each batch's number of labelled tokens. progress, when not nil, receives
+// a progress bar.
+func evaluateLMBatches(ev evaluator, bs []batch, progress io.Writer) (map[string]float64, error) {
 	var sum, n float64
-	for _, b := range bs {
+	prog := runlog.NewProgress(progress, "eval", len(bs))
+	defer prog.Done()
+	for i, b := range bs {
 		loss, out, err := ev.Evaluate(b.inputs)
 		if err != nil {
 			return nil, err
 		}
+		prog.Update(i + 1)
 		var count float64
 		out.ConstFlatData(func(f any) { count = float64(f.([]float32)[0]) })
 		sum += loss * count

@@ -39,9 +39,12 @@ func Resolve(arg string) (string, error) {
 	}
 	repo := hub.New(arg).WithAuth(os.Getenv("HF_TOKEN"))
 	files := []string{"config.json"}
-	if repo.HasFile("model.safetensors.index.json") {
+	switch {
+	case repo.HasFile("model.safetensors.index.json"):
 		files = append(files, "model.safetensors.index.json")
-	} else {
+	case !repo.HasFile("model.safetensors") && repo.HasFile("pytorch_model.bin"):
+		files = append(files, "pytorch_model.bin") // older checkpoints (read safely, see ReadTorchFile)
+	default:
 		files = append(files, "model.safetensors")
 	}
 	for _, f := range TokenizerFiles() {
@@ -123,41 +126,61 @@ func shardNames(indexPath string) ([]string, error) {
 	return out, nil
 }
 
-// ReadWeights reads every tensor of the model in dir: model.safetensors, or
-// the shards listed in model.safetensors.index.json.
+// ReadWeights reads every tensor of the model in dir: model.safetensors,
+// the shards listed in model.safetensors.index.json, or, as transformers
+// falls back to them, pytorch_model.bin or the shards of
+// pytorch_model.bin.index.json (read safely, see ReadTorchFile). Integer
+// position_ids buffers of older checkpoints are skipped, as transformers
+// does.
 func ReadWeights(dir string) ([]*safetensors.Tensor, error) {
-	single := filepath.Join(dir, "model.safetensors")
-	index := filepath.Join(dir, "model.safetensors.index.json")
 	var files []string
-	switch {
-	case fileExists(single):
-		files = []string{single}
-	case fileExists(index):
-		shards, err := shardNames(index)
-		if err != nil {
-			return nil, err
+	for _, c := range []struct{ single, index string }{
+		{"model.safetensors", "model.safetensors.index.json"},
+		{"pytorch_model.bin", "pytorch_model.bin.index.json"},
+	} {
+		single, index := filepath.Join(dir, c.single), filepath.Join(dir, c.index)
+		if fileExists(single) {
+			files = []string{single}
+			break
 		}
-		for _, s := range shards {
-			files = append(files, filepath.Join(dir, s))
+		if fileExists(index) {
+			shards, err := shardNames(index)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range shards {
+				files = append(files, filepath.Join(dir, s))
+			}
+			break
 		}
-	default:
-		if fileExists(filepath.Join(dir, "pytorch_model.bin")) {
-			return nil, fmt.Errorf("model folder %s has only pytorch_model.bin; gotune reads safetensors (convert with transformers' save_pretrained(safe_serialization=True))", dir)
-		}
-		return nil, fmt.Errorf("model folder %s has no model.safetensors or model.safetensors.index.json", dir)
+	}
+	if files == nil {
+		return nil, fmt.Errorf("model folder %s has no model.safetensors, model.safetensors.index.json or pytorch_model.bin", dir)
 	}
 	var out []*safetensors.Tensor
 	seen := map[string]string{}
 	for _, f := range files {
-		st, err := safetensors.ReadFile(f)
-		if err != nil {
-			return nil, err
+		var ts []*safetensors.Tensor
+		if strings.HasSuffix(f, ".bin") {
+			var err error
+			if ts, err = ReadTorchFile(f); err != nil {
+				return nil, err
+			}
+		} else {
+			st, err := safetensors.ReadFile(f)
+			if err != nil {
+				return nil, err
+			}
+			ts = st.Tensors
 		}
-		for _, t := range st.Tensors {
+		for _, t := range ts {
 			if prev, dup := seen[t.Name]; dup {
 				return nil, fmt.Errorf("tensor %s appears in both %s and %s", t.Name, prev, f)
 			}
 			seen[t.Name] = f
+			if t.F32 == nil && strings.HasSuffix(t.Name, "position_ids") {
+				continue // a buffer (arange), not a weight
+			}
 			if t.F32 == nil {
 				return nil, fmt.Errorf("%s: tensor %s has integer dtype %s; model weights must be floating point", f, t.Name, t.DType)
 			}
@@ -166,6 +189,11 @@ func ReadWeights(dir string) ([]*safetensors.Tensor, error) {
 	}
 	return out, nil
 }
+
+// FileMode is the permission of the files gotune writes (readable by
+// everyone, as os.WriteFile with the usual umask; os.CreateTemp alone
+// would leave 0600).
+const FileMode = 0o644
 
 // WriteFileAtomic writes data to path through a temporary file and a rename.
 func WriteFileAtomic(path string, data []byte) error {
@@ -179,6 +207,9 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), FileMode); err != nil { // CreateTemp makes it 0600
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
@@ -204,6 +235,9 @@ func CopyFileAtomic(src, dst string) error {
 		return fmt.Errorf("copying %s to %s: %w", src, dst, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("copying to %s: %w", dst, err)
+	}
+	if err := os.Chmod(tmp.Name(), FileMode); err != nil {
 		return fmt.Errorf("copying to %s: %w", dst, err)
 	}
 	return os.Rename(tmp.Name(), dst)

@@ -104,9 +104,9 @@ func TestReadErrors(t *testing.T) {
 		},
 			readConfig, []string{"config.json", `"model_type"`}},
 		{"no weights", func(t *testing.T, dir string) { copyFile(t, "config.json", dir) },
-			readWeights, []string{"no model.safetensors or model.safetensors.index.json"}},
+			readWeights, []string{"no model.safetensors, model.safetensors.index.json or pytorch_model.bin"}},
 		{"only pytorch_model.bin", func(t *testing.T, dir string) { write(t, filepath.Join(dir, "pytorch_model.bin"), []byte("x")) },
-			readWeights, []string{"pytorch_model.bin", "safetensors"}},
+			readWeights, []string{"pytorch_model.bin", "not a PyTorch state dict"}},
 		{"missing shard", func(t *testing.T, dir string) {
 			shard(t, dir, 2, nil)
 			os.Remove(filepath.Join(dir, "model-00002-of-00002.safetensors"))

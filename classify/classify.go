@@ -237,6 +237,19 @@ func (m *Classifier) AddHook(h any) { m.Hooks = append(m.Hooks, h) }
 // HeadParams names the classification head's weights.
 func (m *Classifier) HeadParams() []string { return bert.HeadParams(m.Cfg) }
 
+// NewWeights names the weights Load initialised that are not the head's:
+// the pooler of a checkpoint saved without one (a masked-LM checkpoint).
+// See method.NewWeights.
+func (m *Classifier) NewWeights() []string {
+	var out []string
+	for _, n := range m.NewHead {
+		if !slices.Contains(m.HeadParams(), n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // SaveFull writes the whole model into the folder dir (created if needed),
 // without the temporary-folder dance of Save.
 func (m *Classifier) SaveFull(dir string) error {

@@ -153,3 +153,33 @@ func TestLoadLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLoadPytorchBin: a checkpoint that ships only pytorch_model.bin (as
+// older Hub models do) loads with the same weights as its safetensors.
+func TestLoadPytorchBin(t *testing.T) {
+	o := testmodel.Default()
+	o.Labels = []string{"neg", "pos"}
+	dir := testmodel.New(t, o)
+	want, err := classify.Load(dir, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.SafetensorsToTorch(filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "pytorch_model.bin")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "model.safetensors"))
+	got, err := classify.Load(dir, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.NewHead) != 0 || !slices.Equal(got.P.Names(), want.P.Names()) {
+		t.Fatalf("from .bin: weights %v (new %v), want %v", got.P.Names(), got.NewHead, want.P.Names())
+	}
+	for _, n := range want.P.Names() {
+		a, _ := want.P.Value(n)
+		b, _ := got.P.Value(n)
+		if !slices.Equal(a, b) {
+			t.Errorf("%s differs", n)
+		}
+	}
+}

@@ -204,7 +204,8 @@ func probeAndPlan(ctx context.Context, o Options, plans []*methodPlan, r Runner,
 		cfg := p.cfg
 		cfg.Out = filepath.Join(o.Base.Out, p.name, "probe")
 		cfg.MaxSteps, cfg.LoggingSteps, cfg.EvalSteps, cfg.Patience = ProbeSteps, 1, 0, 0
-		rr := runOne(ctx, r, cfg, p.tokens)
+		fmt.Fprintf(w, "  probing %s\n", p.name)
+		rr := runOne(ctx, r, cfg, p.tokens, w)
 		line := BudgetLine{Method: p.name}
 		if rr.Error != "" {
 			line.Failed = rr.Error

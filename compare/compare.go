@@ -213,7 +213,7 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Report, error) {
 			cfg.Out = filepath.Join(o.Base.Out, p.name, fmt.Sprintf("seed-%d", seed))
 			n++
 			say("[%d/%d] %s seed %d → %s\n", n, len(active)*len(rep.Seeds), p.name, seed, cfg.Out)
-			rr := runOne(ctx, runner, cfg, p.tokens)
+			rr := runOne(ctx, runner, cfg, p.tokens, w)
 			if rr.Error != "" && ctx.Err() != nil {
 				say("      interrupted; the run folder keeps its checkpoint\n")
 				rep.Interrupted = true

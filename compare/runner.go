@@ -56,7 +56,7 @@ func (c Child) Describe() string { return "one child process per run" }
 
 // Train implements Runner.
 func (c Child) Train(ctx context.Context, cfg gotune.Config, configPath string, log io.Writer) (RunStats, error) {
-	st := RunStats{Command: shellQuote(c.Exe) + " train --config " + shellQuote(configPath)}
+	st := RunStats{Command: reproduceCommand(c.Exe, configPath)}
 	cmd := exec.CommandContext(ctx, c.Exe, "train", "--config", configPath)
 	cmd.Env = append(os.Environ(), c.Env...)
 	var tail tailBuffer
@@ -96,7 +96,7 @@ func (InProcess) Describe() string { return "in process, peak memory counter res
 
 // Train implements Runner.
 func (InProcess) Train(ctx context.Context, cfg gotune.Config, configPath string, log io.Writer) (st RunStats, err error) {
-	st.Command = "gotune train --config " + shellQuote(configPath)
+	st.Command = reproduceCommand("gotune", configPath)
 	resetPeakRSS()
 	start := time.Now()
 	defer func() {
@@ -108,6 +108,13 @@ func (InProcess) Train(ctx context.Context, cfg gotune.Config, configPath string
 	}()
 	_, err = gotune.Train(ctx, cfg, log)
 	return st, err
+}
+
+// reproduceCommand is the command that runs a compared run again: exe
+// train --config FILE --overwrite (the run folder exists by then, and
+// gotune train refuses a non-empty folder without --resume or --overwrite).
+func reproduceCommand(exe, configPath string) string {
+	return shellQuote(exe) + " train --config " + shellQuote(configPath) + " --overwrite"
 }
 
 // resetPeakRSS restarts the kernel's peak-RSS counter (Linux; elsewhere it
@@ -165,7 +172,9 @@ func runPaths(out string) (configPath, logPath string) {
 }
 
 // runOne runs one configuration and reads back what it left.
-func runOne(ctx context.Context, r Runner, cfg gotune.Config, tc *tokenCounter) *RunResult {
+// runOne trains one run with r, its output in a log beside the run folder;
+// progress, when not nil, receives the run's progress lines as they come.
+func runOne(ctx context.Context, r Runner, cfg gotune.Config, tc *tokenCounter, progress io.Writer) *RunResult {
 	rr := &RunResult{Seed: cfg.Seed, Dir: cfg.Out}
 	configPath, logPath := runPaths(cfg.Out)
 	if err := os.MkdirAll(filepath.Dir(cfg.Out), 0o755); err != nil {
@@ -183,7 +192,11 @@ func runOne(ctx context.Context, r Runner, cfg gotune.Config, tc *tokenCounter) 
 	}
 	defer logf.Close()
 	rr.Log = logPath
-	st, err := r.Train(ctx, cfg, configPath, logf)
+	var log io.Writer = logf
+	if progress != nil {
+		log = io.MultiWriter(logf, runlog.ProgressLines(progress, "      "))
+	}
+	st, err := r.Train(ctx, cfg, configPath, log)
 	rr.Command, rr.WallSeconds, rr.PeakRSS = st.Command, st.Wall.Seconds(), st.PeakRSS
 	if err != nil {
 		rr.Error = err.Error()

@@ -89,7 +89,7 @@ func countClassify(c gotune.Config) (float64, error) {
 		if e.InputIDs != nil {
 			sum += min(len(e.InputIDs), maxLen)
 		} else {
-			sum += len(tok.Encode(e.Text, e.TextPair, maxLen).IDs)
+			sum += len(e.Tokens(tok, maxLen).IDs)
 		}
 	}
 	return float64(sum) / float64(len(ex)), nil

@@ -16,7 +16,19 @@ type Encoded struct {
 
 // Encoder turns text into model input; *tokenizer.Tokenizer is one.
 type Encoder interface {
+	// Encode tokenizes text, with pair as second segment unless empty.
 	Encode(text, pair string, maxLen int) tokenizer.Encoding
+	// EncodePair tokenizes a pair even when pair is empty.
+	EncodePair(text, pair string, maxLen int) tokenizer.Encoding
+}
+
+// Tokens tokenizes the example's text and, when it has one (HasPair, even
+// empty), its second segment; truncated to maxLen tokens.
+func (e Example) Tokens(enc Encoder, maxLen int) tokenizer.Encoding {
+	if e.HasPair {
+		return enc.EncodePair(e.Text, e.TextPair, maxLen)
+	}
+	return enc.Encode(e.Text, "", maxLen)
 }
 
 // Encode tokenizes examples (or takes their pre-tokenized InputIDs) and maps
@@ -33,7 +45,7 @@ func Encode(examples []Example, enc Encoder, ls *LabelSet, maxLen int) ([]Encode
 			}
 			e.IDs, e.TypeIDs = ex.InputIDs, ex.TokenTypeIDs
 		} else {
-			te := enc.Encode(ex.Text, ex.TextPair, maxLen)
+			te := ex.Tokens(enc, maxLen)
 			e.IDs, e.TypeIDs = te.IDs, te.TypeIDs
 		}
 		if ls != nil && ex.HasLabel {

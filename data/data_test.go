@@ -26,7 +26,7 @@ func writeFile(t *testing.T, name, content string) string {
 // brief is the part of an Example the format tests compare.
 type brief struct {
 	Text, Pair, Label string
-	HasLabel          bool
+	HasPair, HasLabel bool
 	IDs, Types        []int32
 	Line              string
 }
@@ -34,7 +34,7 @@ type brief struct {
 func briefs(exs []Example, path string) []brief {
 	var out []brief
 	for _, e := range exs {
-		out = append(out, brief{e.Text, e.TextPair, e.Label, e.HasLabel, e.InputIDs, e.TokenTypeIDs, strings.TrimPrefix(e.Source, path)})
+		out = append(out, brief{e.Text, e.TextPair, e.Label, e.HasPair, e.HasLabel, e.InputIDs, e.TokenTypeIDs, strings.TrimPrefix(e.Source, path)})
 	}
 	return out
 }
@@ -68,8 +68,17 @@ func TestReadFormats(t *testing.T) {
 			content: "[\n  {\"premise\": \"p1\", \"hypothesis\": \"h1\", \"label\": 1},\n  {\"premise\": \"p2\",\n   \"hypothesis\": \"h2\", \"label\": 2}\n]\n",
 			opts:    pairOpts, requireLabel: true,
 			want: []brief{
-				{Text: "p1", Pair: "h1", Label: "1", HasLabel: true, Line: ":2"},
-				{Text: "p2", Pair: "h2", Label: "2", HasLabel: true, Line: ":3"},
+				{Text: "p1", Pair: "h1", HasPair: true, Label: "1", HasLabel: true, Line: ":2"},
+				{Text: "p2", Pair: "h2", HasPair: true, Label: "2", HasLabel: true, Line: ":3"},
+			},
+		},
+		{
+			name: "empty and null pair", file: "a.jsonl",
+			content: "{\"premise\": \"p\", \"hypothesis\": \"\"}\n{\"premise\": \"q\", \"hypothesis\": null}\n",
+			opts:    pairOpts,
+			want: []brief{
+				{Text: "p", Pair: "", HasPair: true, Line: ":1"}, // "" is an empty segment, as in Hugging Face
+				{Text: "q", Line: ":2"},
 			},
 		},
 		{
@@ -96,7 +105,7 @@ func TestReadFormats(t *testing.T) {
 			content: "premise,hypothesis,label,input_ids\np,h,0,\n,,1,\"[101, 5, 102]\"\n",
 			opts:    pairOpts,
 			want: []brief{
-				{Text: "p", Pair: "h", Label: "0", HasLabel: true, Line: ":2"},
+				{Text: "p", Pair: "h", HasPair: true, Label: "0", HasLabel: true, Line: ":2"},
 				{Text: "", Pair: "", Label: "1", HasLabel: true, IDs: []int32{101, 5, 102}, Line: ":3"},
 			},
 		},
@@ -466,8 +475,9 @@ func TestEncode(t *testing.T) {
 	tok := tokenizer.NewWordPiece([]string{"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "film"}, true)
 	exs := []Example{
 		{Text: "Good film", Label: "pos", HasLabel: true, Source: "t.jsonl:1"},
-		{Text: "bad", TextPair: "film", Source: "t.jsonl:2"},
+		{Text: "bad", TextPair: "film", HasPair: true, Source: "t.jsonl:2"},
 		{InputIDs: []int32{2, 7, 3}, Label: "neg", HasLabel: true, Source: "t.jsonl:3"},
+		{Text: "bad", TextPair: "", HasPair: true, Source: "t.jsonl:4"},
 	}
 	ls := &LabelSet{Names: []string{"neg", "pos"}}
 	got, err := Encode(exs, tok, ls, 8)
@@ -478,6 +488,7 @@ func TestEncode(t *testing.T) {
 		{IDs: []int32{2, 5, 7, 3}, TypeIDs: []int32{0, 0, 0, 0}, Label: 1, Index: 0},
 		{IDs: []int32{2, 6, 3, 7, 3}, TypeIDs: []int32{0, 0, 0, 1, 1}, Label: -1, Index: 1},
 		{IDs: []int32{2, 7, 3}, Label: 0, Index: 2},
+		{IDs: []int32{2, 6, 3, 3}, TypeIDs: []int32{0, 0, 0, 1}, Label: -1, Index: 3}, // [CLS] bad [SEP] [SEP]
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Encode =\n%+v\nwant\n%+v", got, want)

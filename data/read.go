@@ -59,6 +59,11 @@ const (
 // Example is one record of a data file.
 type Example struct {
 	Text, TextPair string
+	// HasPair is set when the record has a second segment: a JSON string,
+	// even "" (Hugging Face encodes text_pair="" as an empty segment), or
+	// a non-empty CSV/TSV cell (an empty cell is missing, as pandas reads
+	// it). A null or absent field is no pair.
+	HasPair bool
 	// Label is the label as text; integer labels become their decimal
 	// string. It is set only if HasLabel.
 	Label    string
@@ -114,7 +119,7 @@ func ReadFile(path string, opts Options, requireLabel bool) ([]Example, error) {
 	out := make([]Example, len(recs))
 	for i, r := range recs {
 		src := fmt.Sprintf("%s:%d", path, r.line)
-		if out[i], err = toExample(r.fields, src, opts, requireLabel); err != nil {
+		if out[i], err = toExample(r.fields, src, opts, requireLabel, r.tabular); err != nil {
 			return nil, err
 		}
 	}
@@ -125,6 +130,8 @@ func ReadFile(path string, opts Options, requireLabel bool) ([]Example, error) {
 type record struct {
 	line   int
 	fields map[string]any
+	// tabular marks a CSV/TSV row (an empty cell is a missing value).
+	tabular bool
 }
 
 // decodeObject decodes one JSON object, numbers as json.Number.
@@ -161,7 +168,7 @@ func readJSONLines(path string, data []byte) ([]record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: %v", path, line, err)
 		}
-		recs = append(recs, record{line, m})
+		recs = append(recs, record{line: line, fields: m})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", path, line+1, err)
@@ -195,7 +202,7 @@ func readJSONArray(path string, data []byte) ([]record, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s:%d: array element %d is not a JSON object but %s", path, line, len(recs), describe(v))
 		}
-		recs = append(recs, record{line, m})
+		recs = append(recs, record{line: line, fields: m})
 	}
 	if _, err := dec.Token(); err != nil { // ']'
 		return nil, fmt.Errorf("%s:%d: not valid JSON: %v", path, lineAt(dec.InputOffset()), err)
@@ -229,7 +236,7 @@ func readCSV(path string, data []byte) ([]record, error) {
 			return nil, csvError(path, err)
 		}
 		line, _ := r.FieldPos(0)
-		recs = append(recs, record{line, rowFields(header, row)})
+		recs = append(recs, record{line: line, fields: rowFields(header, row), tabular: true})
 	}
 	return recs, nil
 }
@@ -268,7 +275,7 @@ func readTSV(path string, data []byte) ([]record, error) {
 		if len(row) != len(header) {
 			return nil, fmt.Errorf("%s:%d: %d tab-separated fields, the header has %d", path, line, len(row), len(header))
 		}
-		recs = append(recs, record{line, rowFields(header, row)})
+		recs = append(recs, record{line: line, fields: rowFields(header, row), tabular: true})
 	}
 	return recs, nil
 }
@@ -330,7 +337,7 @@ func fieldNames(m map[string]any) string {
 }
 
 // toExample interprets one record.
-func toExample(m map[string]any, src string, opts Options, requireLabel bool) (Example, error) {
+func toExample(m map[string]any, src string, opts Options, requireLabel, tabular bool) (Example, error) {
 	ex := Example{Raw: m, Source: src}
 	ids, hasIDs, err := intsField(m, InputIDsField, src)
 	if err != nil {
@@ -368,8 +375,8 @@ func toExample(m map[string]any, src string, opts Options, requireLabel bool) (E
 			if _, present := m[opts.TextPairField]; !present && !hasIDs {
 				return ex, fmt.Errorf("%s: no %q field (fields present: %s)", src, opts.TextPairField, fieldNames(m))
 			}
-			if hasPair {
-				ex.TextPair = pair
+			if hasPair && (pair != "" || !tabular) {
+				ex.TextPair, ex.HasPair = pair, true
 			}
 		}
 	case !hasIDs:

@@ -2,11 +2,14 @@ package generate_test
 
 import (
 	"math"
+	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/gotune/gotune/generate"
 	"github.com/gotune/gotune/internal/fixture"
+	"github.com/gotune/gotune/internal/testmodel"
 	"github.com/gotune/gotune/models/llama"
 )
 
@@ -69,6 +72,34 @@ func TestGreedyParity(t *testing.T) {
 			t.Errorf("noCache=%v: generate.logits max |diff| = %.3g > 1e-5", noCache, maxDiff)
 		} else {
 			t.Logf("noCache=%v: generate.sequences exact; generate.logits max |diff| = %.3g", noCache, maxDiff)
+		}
+	}
+}
+
+// TestLoadPytorchBin: a decoder folder with only pytorch_model.bin loads
+// the same weights as its safetensors (the one checkpoint reader).
+func TestLoadPytorchBin(t *testing.T) {
+	dir := testmodel.NewDecoder(t)
+	want, err := generate.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fixture.SafetensorsToTorch(filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "pytorch_model.bin")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, "model.safetensors"))
+	got, err := generate.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Params.Names(), want.Params.Names()) {
+		t.Fatalf("weights %v, want %v", got.Params.Names(), want.Params.Names())
+	}
+	for _, n := range want.Params.Names() {
+		a, _ := want.Params.Value(n)
+		b, _ := got.Params.Value(n)
+		if !slices.Equal(a, b) {
+			t.Errorf("%s differs", n)
 		}
 	}
 }

@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/models/gguf"
 	"github.com/gotune/gotune/models/gpt2"
 	"github.com/gotune/gotune/models/llama"
 	"github.com/gotune/gotune/nn"
-	"github.com/gotune/gotune/safetensors"
 	"github.com/gotune/gotune/tokenizer/bpe"
 	"github.com/gotune/gotune/tokenizer/spm"
 )
@@ -86,14 +86,14 @@ func Load(path string) (*Loaded, error) {
 	default:
 		return nil, fmt.Errorf("%s: model_type %q cannot generate (supported: llama, mistral, qwen2, gpt2)", cfgPath, head.ModelType)
 	}
-	w, err := safetensors.ReadFile(filepath.Join(path, "model.safetensors"))
+	ws, err := checkpoint.ReadWeights(path) // model.safetensors, its shards, or pytorch_model.bin
 	if err != nil {
 		return nil, err
 	}
 	l.Params = nn.NewParams()
-	for _, t := range w.Tensors {
+	for _, t := range ws {
 		if err := l.Params.Set(t.Name, t.Shape, t.F32); err != nil {
-			return nil, fmt.Errorf("%s: %w", w.Path, err)
+			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 	}
 	switch {

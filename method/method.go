@@ -5,6 +5,9 @@
 package method
 
 import (
+	"fmt"
+	"strings"
+
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
 
 	"github.com/gotune/gotune/nn"
@@ -92,6 +95,38 @@ type Describer interface {
 	// Embeddings names the embedding tables and the output embedding
 	// (lm_head): 2-D weights that are not linear layers to adapt.
 	Embeddings() []string
+}
+
+// NewWeights returns the weights of m that were initialised at random
+// rather than loaded from the base checkpoint, outside the task head (a
+// BERT pooler missing from a masked-LM checkpoint; transformers'
+// "newly initialized" weights), for models that tell (a NewWeights()
+// method). The model depends on them, so a method that saves less than
+// the whole model must save them too: otherwise loading its artefact on
+// the base initialises them anew and the model differs.
+func NewWeights(m Model) []string {
+	if n, ok := m.(interface{ NewWeights() []string }); ok {
+		return n.NewWeights()
+	}
+	return nil
+}
+
+// CheckNewWeights is the check after an artefact saved in dir was loaded on
+// a base: every weight in newW (NewWeights of the base as loaded) must have
+// come from the artefact (loaded reports which did). Otherwise the model
+// would depend on a random initialisation, and the error says so.
+func CheckNewWeights(newW []string, loaded func(name string) bool, dir, base string) error {
+	var miss []string
+	for _, n := range newW {
+		if !loaded(n) {
+			miss = append(miss, n)
+		}
+	}
+	if len(miss) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: the base model %s has no %s and the adapter does not save it: the model would depend on a random initialisation "+
+		"(train the adapter with this gotune, which saves it, or use a base that has these weights)", dir, base, strings.Join(miss, ", "))
 }
 
 // TaskType returns m's PEFT task type ("SEQ_CLS" unless m is a Describer).

@@ -1,6 +1,7 @@
 package runlog
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"math"
@@ -100,7 +101,11 @@ type Progress struct {
 // NewProgress returns a progress bar labelled label for a loop of total
 // steps, writing to w. A total of 0 or less means unknown: no bar,
 // percentage or ETA is shown. The elapsed time counts from this call.
+// A nil w gives a nil *Progress, whose methods do nothing.
 func NewProgress(w io.Writer, label string, total int, opts ...ProgressOption) *Progress {
+	if w == nil {
+		return nil
+	}
 	p := &Progress{
 		w:              w,
 		label:          label,
@@ -122,6 +127,9 @@ func NewProgress(w io.Writer, label string, total int, opts ...ProgressOption) *
 // and sets the fields shown after the counter; it prints if the throttling
 // interval has passed. Fields are copied. Updates after Done are ignored.
 func (p *Progress) Update(done int, fields ...Field) {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.finished {
@@ -146,6 +154,9 @@ func (p *Progress) Update(done int, fields ...Field) {
 // Done prints the final state (on a terminal it also ends the line) and
 // stops further output. It is safe to call more than once.
 func (p *Progress) Done() {
+	if p == nil {
+		return
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.finished {
@@ -249,7 +260,7 @@ func (p *Progress) line(now time.Time, final bool) string {
 	default:
 		fmt.Fprintf(&b, " | %.2f s/it", st)
 	}
-	fmt.Fprintf(&b, " | elapsed %s", FormatDuration(now.Sub(p.start)))
+	b.WriteString(progressMark + FormatDuration(now.Sub(p.start)))
 	if p.total > 0 {
 		remaining := p.total - p.done
 		switch {
@@ -265,4 +276,45 @@ func (p *Progress) line(now time.Time, final bool) string {
 		}
 	}
 	return b.String()
+}
+
+// progressMark is in every line a Progress prints.
+const progressMark = " | elapsed "
+
+// ProgressLines returns a writer that passes on to w, each prefixed with
+// prefix, only the complete lines of what it is given that are progress
+// lines (a Progress's output; a line redrawn with '\r' counts once it
+// ends), for showing a child process's progress while its full output goes
+// to a log.
+func ProgressLines(w io.Writer, prefix string) io.Writer {
+	return &progressLines{w: w, prefix: prefix}
+}
+
+type progressLines struct {
+	mu     sync.Mutex
+	w      io.Writer
+	prefix string
+	buf    []byte
+}
+
+// Write implements io.Writer; it never fails (the log is what matters).
+func (f *progressLines) Write(b []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.buf = append(f.buf, b...)
+	for {
+		i := bytes.IndexAny(f.buf, "\r\n")
+		if i < 0 {
+			break
+		}
+		line := string(f.buf[:i])
+		f.buf = f.buf[i+1:]
+		if strings.Contains(line, progressMark) {
+			fmt.Fprintf(f.w, "%s%s\n", f.prefix, strings.TrimSpace(line))
+		}
+	}
+	if len(f.buf) > 1<<16 { // a long line without an end: not a progress line
+		f.buf = f.buf[:0]
+	}
+	return len(b), nil
 }

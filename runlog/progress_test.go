@@ -218,3 +218,36 @@ func TestIsTerminal(t *testing.T) {
 		})
 	}
 }
+
+// TestProgressLines: only a Progress's lines pass, prefixed, whole, even
+// when written in pieces; a nil Progress does nothing.
+func TestProgressLines(t *testing.T) {
+	var child, shown strings.Builder
+	clock := newFakeClock()
+	p := NewProgress(&child, "train", 4, WithClock(clock.now), WithTerminal(false))
+	for i := 1; i <= 4; i++ {
+		clock.advance(11 * time.Second)
+		p.Update(i)
+	}
+	p.Done()
+	out := "model: bert\n" + child.String() + "eval step 4: loss 0.1\n"
+	w := ProgressLines(&shown, "    ")
+	for i := 0; i < len(out); i += 7 { // in pieces that split lines
+		w.Write([]byte(out[i:min(i+7, len(out))]))
+	}
+	lines := strings.Split(strings.TrimRight(shown.String(), "\n"), "\n")
+	if len(lines) != strings.Count(child.String(), "\n") || len(lines) < 2 {
+		t.Fatalf("passed %d lines of %d progress lines:\n%s", len(lines), strings.Count(child.String(), "\n"), shown.String())
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "    train  [") || !strings.Contains(l, "s/it") || !strings.Contains(l, "ETA") {
+			t.Errorf("line %q", l)
+		}
+	}
+	var none *Progress = NewProgress(nil, "x", 3)
+	none.Update(1)
+	none.Done()
+	if none != nil {
+		t.Error("NewProgress(nil) is not nil")
+	}
+}

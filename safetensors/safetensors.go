@@ -94,6 +94,20 @@ type File struct {
 // Get returns the named tensor or nil.
 func (f *File) Get(name string) *Tensor { return f.byName[name] }
 
+// NewFile returns a File holding tensors (read from another format, such
+// as a PyTorch state dict), for code that takes a *File; path names it in
+// messages. Names must be unique.
+func NewFile(path string, tensors []*Tensor) (*File, error) {
+	f := &File{Path: path, Metadata: map[string]string{}, Tensors: tensors, byName: make(map[string]*Tensor, len(tensors))}
+	for _, t := range tensors {
+		if _, dup := f.byName[t.Name]; dup {
+			return nil, fmt.Errorf("%s: tensor %s appears twice", path, t.Name)
+		}
+		f.byName[t.Name] = t
+	}
+	return f, nil
+}
+
 type headerEntry struct {
 	DType       DType   `json:"dtype"`
 	Shape       []int   `json:"shape"`
@@ -350,6 +364,9 @@ func WriteFile(path string, tensors []*Tensor, metadata map[string]string) error
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil { // CreateTemp makes it 0600
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {

@@ -103,16 +103,25 @@ func numSpecial(tmpl []piece) int {
 // the second is at least as long as the first. If maxLen cannot even hold
 // the special tokens, only the special tokens are returned.
 func (t *Tokenizer) Encode(text, pair string, maxLen int) Encoding {
-	a := t.encodeText(text)
-	if pair == "" {
-		if maxLen > 0 {
-			budget := max(maxLen-numSpecial(t.single), 0)
-			if len(a) > budget {
-				a = a[:budget]
-			}
-		}
-		return assemble(t.single, a, nil)
+	if pair != "" {
+		return t.EncodePair(text, pair, maxLen)
 	}
+	a := t.encodeText(text)
+	if maxLen > 0 {
+		budget := max(maxLen-numSpecial(t.single), 0)
+		if len(a) > budget {
+			a = a[:budget]
+		}
+	}
+	return assemble(t.single, a, nil)
+}
+
+// EncodePair tokenizes a sentence pair with the pair template even when
+// pair is empty: "[CLS] a [SEP] [SEP]" for an empty second segment, as
+// Hugging Face encodes text_pair="" (only None means no pair). Truncation
+// is longest-first.
+func (t *Tokenizer) EncodePair(text, pair string, maxLen int) Encoding {
+	a := t.encodeText(text)
 	b := t.encodeText(pair)
 	if maxLen > 0 {
 		n1, n2 := longestFirst(len(a), len(b), max(maxLen-numSpecial(t.pair), 0))

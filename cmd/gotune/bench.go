@@ -17,8 +17,8 @@ func runBench(args []string, out, errOut io.Writer) error {
 	var o bench.Options
 	fs.StringVar(&o.Model, "model", "minilm", "model shape: bert-base, minilm, gpt2 (GPT-2 small, causal LM), llama-1b (Llama-3.2-1B shape, causal LM), tiny, gpt2-tiny, llama-tiny")
 	fs.StringVar(&o.Method, "method", "full", "full, lora, head, freeze8, infer (gpt2, llama: full, lora, infer; llama lora: r 16, all-linear)")
-	fs.IntVar(&o.Batch, "batch", 0, "batch size (default: the peer's)")
-	fs.IntVar(&o.Seq, "seq", 0, "sequence length (default: the peer's)")
+	fs.IntVar(&o.Batch, "batch", 0, "batch size (default: the shape's standard batch, e.g. 16 bert-base, 32 minilm, 4 gpt2)")
+	fs.IntVar(&o.Seq, "seq", 0, "sequence length (default: the shape's standard length, e.g. 128, gpt2 256)")
 	fs.IntVar(&o.Warmup, "warmup", 2, "untimed warmup steps")
 	fs.IntVar(&o.Steps, "steps", 5, "timed steps")
 	fs.Float64Var(&o.Dropout, "dropout", 0.1, "dropout probability")

@@ -28,10 +28,10 @@ type runFlags struct {
 
 func (r *runFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&r.backend, "backend", "", "compute backend")
-	fs.StringVar(&r.data.TextField, "text-field", "text", "field holding the text")
-	fs.StringVar(&r.data.TextPairField, "text-pair-field", "", "field holding the second text of a pair")
-	fs.StringVar(&r.data.LabelField, "label-field", "label", "field holding the label")
-	fs.IntVar(&r.maxLen, "max-len", 128, "maximum tokens per example")
+	fs.StringVar(&r.data.TextField, "text-field", "text", "field holding the text (default: the run's text_field when --model is a run's model folder)")
+	fs.StringVar(&r.data.TextPairField, "text-pair-field", "", "field holding the second text of a pair (default: the run's)")
+	fs.StringVar(&r.data.LabelField, "label-field", "label", "field holding the label (default: the run's)")
+	fs.IntVar(&r.maxLen, "max-len", 128, "maximum tokens per example (default: the run's max_len)")
 	fs.IntVar(&r.batch, "batch-size", 32, "examples per batch")
 }
 
@@ -70,9 +70,15 @@ func (r *runFlags) load(dir string) (classifier, error) {
 	return r.sized(p), nil
 }
 
-// evaluate evaluates c on the labelled data file path and prints the
-// metrics as one JSON line.
-func (r *runFlags) evaluate(c classifier, path string, out io.Writer) error {
+// evaluate evaluates c on the labelled data file path, with a progress
+// bar on errOut, and prints the metrics as one JSON line.
+func (r *runFlags) evaluate(c classifier, path string, out, errOut io.Writer) error {
+	switch m := c.(type) {
+	case *gotune.Predictor:
+		m.Progress = errOut
+	case *gotune.DecoderClassifier:
+		m.Progress = errOut
+	}
 	met, err := r.sized(c).Evaluate(path, r.data)
 	if err != nil {
 		return err
@@ -91,30 +97,85 @@ func (r *runFlags) predict(c classifier, in, output string, out, errOut io.Write
 	return nil
 }
 
+// fromRun takes the data fields and max_len that were not given on the
+// command line (fs) from the run whose model folder dir is (RUN/model,
+// RUN/config.yaml), so nothing the run recorded needs restating.
+func (r *runFlags) fromRun(fs *flag.FlagSet, dir string) error {
+	cfg, ok, err := gotune.RunConfig(dir)
+	if err != nil || !ok {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["text-field"] && cfg.TextField != "" {
+		r.data.TextField = cfg.TextField
+	}
+	if !set["text-pair-field"] {
+		r.data.TextPairField = cfg.TextPairField
+	}
+	if !set["label-field"] && cfg.LabelField != "" {
+		r.data.LabelField = cfg.LabelField
+	}
+	if !set["max-len"] && cfg.MaxLen > 0 {
+		r.maxLen = cfg.MaxLen
+	}
+	return nil
+}
+
+// runModel is the folder whose run settings eval/predict take: the first
+// adapter, else --model.
+func (a *adapterFlags) runModel() string {
+	if len(a.adapters) > 0 {
+		return a.adapters[0]
+	}
+	return a.model
+}
+
+// classifierFor loads what eval/predict run: the base with --adapter
+// (--base, --use) when adapters are named, else the saved model --model.
+func (r *runFlags) classifierFor(a *adapterFlags, errOut io.Writer) (classifier, error) {
+	if len(a.adapters) > 0 || a.base != "" || a.use != "" {
+		p, err := a.predictor(r.backend, errOut)
+		if err != nil {
+			return nil, err
+		}
+		return r.sized(p), nil
+	}
+	if a.model == "" {
+		return nil, fmt.Errorf("need --model (or --adapter)")
+	}
+	return r.load(a.model)
+}
+
 func runEval(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	modelDir := fs.String("model", "", "saved model folder")
+	var a adapterFlags
+	a.bind(fs)
 	path := fs.String("data", "", "labelled data file")
 	var r runFlags
 	r.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelDir == "" || *path == "" {
-		return fmt.Errorf("need --model and --data")
+	if *path == "" {
+		return fmt.Errorf("need --data")
 	}
-	c, err := r.load(*modelDir)
+	if err := r.fromRun(fs, a.runModel()); err != nil {
+		return err
+	}
+	c, err := r.classifierFor(&a, errOut)
 	if err != nil {
 		return err
 	}
-	return r.evaluate(c, *path, out)
+	return r.evaluate(c, *path, out, errOut)
 }
 
 func runPredict(args []string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
 	fs.SetOutput(errOut)
-	modelDir := fs.String("model", "", "saved model folder")
+	var a adapterFlags
+	a.bind(fs)
 	in := fs.String("input", "", "input data file (text or input_ids per record)")
 	output := fs.String("output", "", "output JSONL file")
 	var r runFlags
@@ -122,10 +183,13 @@ func runPredict(args []string, out, errOut io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelDir == "" || *in == "" || *output == "" {
-		return fmt.Errorf("need --model, --input and --output")
+	if *in == "" || *output == "" {
+		return fmt.Errorf("need --input and --output")
 	}
-	c, err := r.load(*modelDir)
+	if err := r.fromRun(fs, a.runModel()); err != nil {
+		return err
+	}
+	c, err := r.classifierFor(&a, errOut)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,13 +43,17 @@ func TestCompareCommand(t *testing.T) {
 	}
 	// Each run is reproducible with the recorded command, a gotune train.
 	run := rep.Methods[1].Runs[0]
-	if !strings.Contains(run.Command, " train --config ") || !strings.HasSuffix(run.Command, "seed-42.yaml") {
+	if !strings.Contains(run.Command, " train --config ") || !strings.Contains(run.Command, "seed-42.yaml") {
 		t.Errorf("run command %q", run.Command)
+	}
+	if out, err := exec.Command("sh", "-c", run.Command).CombinedOutput(); err != nil {
+		t.Errorf("the report's command %s: %v\n%s", run.Command, err, out)
 	}
 	if rep.Recommendation.Method != "lora" {
 		t.Errorf("recommended %q, want lora (full's folder is over 20KB)", rep.Recommendation.Method)
 	}
-	for _, want := range []string{"leaves no layer to adapt", "full is out: artefact", "Recommendation: lora", "report.html"} {
+	for _, want := range []string{"leaves no layer to adapt", "full is out: artefact", "Recommendation: lora", "report.html",
+		"      train  [", "      eval  ["} { // each run's progress as it goes
 		if !strings.Contains(stdout, want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout)
 		}

@@ -17,7 +17,8 @@ corpus of English reviews, builds a WordPiece vocabulary and a tiny BERT,
 pretrains it from scratch with masked-language modelling, then fine-tunes
 it on a labelled sentiment task — and, for comparison, the same model from
 random initialisation — and prints a table of the results. Nothing is
-downloaded; every file it makes stays in --out.
+downloaded. With --out the runs stay in that folder; without it they go to
+a temporary folder that is removed at the end.
 
 Flags:
 `
@@ -30,7 +31,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprint(fs.Output(), demoUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&o.Out, "out", "", "work folder (default: a new folder under "+os.TempDir()+")")
+	fs.StringVar(&o.Out, "out", "", "work folder, kept (default: a temporary folder under "+os.TempDir()+", removed at the end)")
 	fs.Int64Var(&o.Seed, "seed", o.Seed, "random seed for the corpus, weights, masking and data order")
 	quick := fs.Bool("quick", false, "a seconds-long version with a smaller model and data (for tests)")
 	fs.StringVar(&o.Backend, "backend", "", "compute backend (default $GOMLX_BACKEND or go)")
@@ -50,6 +51,10 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		if err != nil {
 			return err
 		}
+		defer func() {
+			os.RemoveAll(dir)
+			fmt.Fprintf(out, "removed the work folder %s (pass --out DIR to keep the runs)\n", dir)
+		}()
 		o.Out = dir
 	}
 	_, err := demo.Run(ctx, o, out)

@@ -58,6 +58,7 @@ func runLMEval(args []string, out, errOut io.Writer) error {
 	if (*modelPath == "" && o.Adapter == "") || *path == "" {
 		return fmt.Errorf("need --model and --data")
 	}
+	o.Progress = errOut
 	met, err := gotune.EvaluateCausalLM(*modelPath, *path, o)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ func bindLoRAFlags(fs *flag.FlagSet, c *lora.Config) {
 	fs.IntVar(&c.R, "lora-r", c.R, "lora: rank r (default 8)")
 	fs.Float64Var(&c.Alpha, "lora-alpha", c.Alpha, "lora: alpha; the update is scaled by alpha/r (default 8)")
 	fs.Float64Var(&c.Dropout, "lora-dropout", c.Dropout, "lora: dropout on the low-rank branch's input")
-	fs.Var(listFlag{&c.Targets}, "lora-targets", "lora: target modules, exact names or suffixes (query,value), or all-linear (every linear layer but the head); default: the architecture's (bert: query,value). See `gotune lora targets`")
+	fs.Var(listFlag{&c.Targets}, "lora-targets", "lora: target modules, exact names or suffixes (query,value), or all-linear (every linear layer but the head); default: the architecture's (bert: query,value). See: gotune lora targets")
 	fs.StringVar(&c.TargetRegex, "lora-target-regex", c.TargetRegex, "lora: target the modules whose whole name matches this regexp (instead of --lora-targets)")
 	fs.Var(listFlag{&c.Exclude}, "lora-exclude", "lora: modules never targeted (exact names or suffixes)")
 	fs.StringVar(&c.ExcludeRegex, "lora-exclude-regex", c.ExcludeRegex, "lora: never target modules whose whole name matches this regexp")
@@ -119,17 +119,6 @@ type adapterFlag []string
 func (a *adapterFlag) String() string     { return strings.Join(*a, ",") }
 func (a *adapterFlag) Set(s string) error { *a = append(*a, s); return nil }
 
-// usesAdapters reports whether predict/eval arguments name adapters.
-func usesAdapters(args []string) bool {
-	for _, a := range args {
-		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if strings.HasPrefix(a, "-") && (name == "adapter" || name == "use" || name == "base") {
-			return true
-		}
-	}
-	return false
-}
-
 // adapterFlags are the flags of predict/eval with adapters: --model is
 // the base (or a LoRA run's model folder when no --adapter is given),
 // --base overrides the adapters' base.
@@ -139,10 +128,10 @@ type adapterFlags struct {
 }
 
 func (a *adapterFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&a.model, "model", "", "base model folder, or a LoRA adapter folder when no --adapter is given")
-	fs.StringVar(&a.base, "base", "", "base model (default: the adapter's base_model_name_or_path)")
-	fs.Var(&a.adapters, "adapter", "LoRA adapter folder, DIR or NAME=DIR (repeatable)")
-	fs.StringVar(&a.use, "use", "", "adapter to use (default: the first)")
+	fs.StringVar(&a.model, "model", "", "saved model folder (a run's model/ folder, any method; or a Hugging Face classifier); with --adapter, the base model")
+	fs.StringVar(&a.base, "base", "", "base model for the adapters (default: --model, else the adapter's base_model_name_or_path)")
+	fs.Var(&a.adapters, "adapter", "adapter folder on the base, DIR or NAME=DIR (repeatable): PEFT LoRA, prefix or prompt tuning, or AdapterHub bottleneck adapters")
+	fs.StringVar(&a.use, "use", "", "adapter (or AdapterHub stack a+b) to use (default: the first)")
 }
 
 // predictor loads the base model with the adapters on backend.
@@ -166,49 +155,6 @@ func (a *adapterFlags) predictor(backend string, errOut io.Writer) (*gotune.Pred
 		}
 	}
 	return p, nil
-}
-
-func runAdapterEval(args []string, out, errOut io.Writer) error {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	var a adapterFlags
-	a.bind(fs)
-	path := fs.String("data", "", "labelled data file")
-	var r runFlags
-	r.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *path == "" {
-		return fmt.Errorf("need --data")
-	}
-	p, err := a.predictor(r.backend, errOut)
-	if err != nil {
-		return err
-	}
-	return r.evaluate(p, *path, out)
-}
-
-func runAdapterPredict(args []string, out, errOut io.Writer) error {
-	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
-	fs.SetOutput(errOut)
-	var a adapterFlags
-	a.bind(fs)
-	in := fs.String("input", "", "input data file (text or input_ids per record)")
-	output := fs.String("output", "", "output JSONL file")
-	var r runFlags
-	r.bind(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *in == "" || *output == "" {
-		return fmt.Errorf("need --input and --output")
-	}
-	p, err := a.predictor(r.backend, errOut)
-	if err != nil {
-		return err
-	}
-	return r.predict(p, *in, *output, out, errOut)
 }
 
 // runMerge: gotune merge --model BASE --adapter A --out DIR.

@@ -43,7 +43,7 @@ Commands:
   merge     merge a LoRA adapter into its base model (Hugging Face layout)
   lora      LoRA tools: targets (dry-run a target spec), combine (weighted adapters)
   adapter   bottleneck adapter tools: plan (dry run), average (parameter average)
-  bench     time training steps on standard model shapes (compare with ../shared/peer)
+  bench     time training steps on standard model shapes (one JSON line; see docs/benchmarks.md)
 
 Run 'gotune COMMAND -h' for the flags of a command.
 `
@@ -79,17 +79,11 @@ func main() {
 	case "eval":
 		if isLMEval(args) {
 			err = runLMEval(args, os.Stdout, os.Stderr)
-		} else if usesAdapters(args) {
-			err = runAdapterEval(args, os.Stdout, os.Stderr)
 		} else {
 			err = runEval(args, os.Stdout, os.Stderr)
 		}
 	case "predict":
-		if usesAdapters(args) {
-			err = runAdapterPredict(args, os.Stdout, os.Stderr)
-		} else {
-			err = runPredict(args, os.Stdout, os.Stderr)
-		}
+		err = runPredict(args, os.Stdout, os.Stderr)
 	case "merge":
 		err = runMerge(args, os.Stdout, os.Stderr)
 	case "lora":

@@ -90,6 +90,22 @@ func TestPromptMethodCommands(t *testing.T) {
 			if !strings.Contains(string(pred), `"label"`) {
 				t.Errorf("predictions: %s", pred)
 			}
+			// The same adapter named on its base: its kind comes from
+			// adapter_config.json's peft_type, not taken for LoRA.
+			outNamed := filepath.Join(dir, "pred-named.jsonl")
+			if code, _, errOut := gotuneCmd(t, "predict", "--model", base, "--adapter", "a="+model, "--input", in, "--output", outNamed); code != 0 {
+				t.Fatalf("predict --adapter a=DIR: %s", errOut)
+			}
+			if named, _ := os.ReadFile(outNamed); string(named) != string(pred) {
+				t.Errorf("predict --adapter a=DIR: %s, want %s", named, pred)
+			}
+			// A run folder instead of its model folder: say so.
+			for _, args := range [][]string{{"predict", "--model", base, "--adapter", "a=" + run}, {"predict", "--model", run}} {
+				code, _, errOut := gotuneCmd(t, append(args, "--input", in, "--output", outNamed)...)
+				if code == 0 || !strings.Contains(errOut, run+" is a run folder: pass its model folder, "+model) {
+					t.Errorf("%v: exit %d, %s", args, code, errOut)
+				}
+			}
 		})
 	}
 }

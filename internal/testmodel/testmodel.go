@@ -35,6 +35,10 @@ type Options struct {
 	Labels []string
 	// Seed seeds the random weights.
 	Seed uint64
+	// NoPooler leaves the pooler out of the checkpoint, as a masked-LM
+	// checkpoint (BertForMaskedLM) has none: loading it for classification
+	// initialises a new pooler.
+	NoPooler bool
 	// InitRange is the weights' standard deviation (initializer_range;
 	// default 0.02, BERT's). A larger one (0.2) gives the random encoder
 	// features that vary with the input, as a pretrained one's do, for
@@ -146,6 +150,9 @@ func Write(dir string, o Options) error {
 	shapes := bert.ParamShapes(cfg, head, len(o.Labels))
 	names := make([]string, 0, len(shapes))
 	for n := range shapes {
+		if o.NoPooler && strings.Contains(n, "pooler.") {
+			continue
+		}
 		names = append(names, n)
 	}
 	sort.Strings(names)

@@ -249,6 +249,13 @@ func TestSaveLoad(t *testing.T) {
 		if err := json.Unmarshal(b, &conf); err != nil {
 			t.Fatal(err)
 		}
+		wantScaling := `"scaling": 1.0,`
+		if p == adapter.Parallel {
+			wantScaling = `"scaling": 4.0,`
+		}
+		if !strings.Contains(string(b), wantScaling) { // AdapterHub refuses an integer scaling
+			t.Errorf("%s: adapter_config.json lacks %s: %s", p, wantScaling, b)
+		}
 		if conf.Name != "default" || conf.Class != "BertForSequenceClassification" || !filepath.IsAbs(conf.ModelName) ||
 			conf.Config["mh_adapter"] != (p == adapter.Houlsby) || conf.Config["is_parallel"] != (p == adapter.Parallel) ||
 			conf.Config["original_ln_before"] != (p == adapter.Pfeiffer) {
@@ -271,6 +278,21 @@ func TestSaveLoad(t *testing.T) {
 		}
 		if d := fixture.MaxDiff(logits(t, m2), want); d != 0 {
 			t.Errorf("%s: reloaded adapter: logits differ by %g", p, d)
+		}
+		// AdapterHub's default save: pytorch_adapter.bin and
+		// pytorch_model_head.bin (torch.save state dicts).
+		for safe, bin := range map[string]string{adapter.WeightsFile: "pytorch_adapter.bin", adapter.HeadWeightsFile: "pytorch_model_head.bin"} {
+			if err := fixture.SafetensorsToTorch(filepath.Join(dir, safe), filepath.Join(dir, bin)); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Join(dir, safe))
+		}
+		m3, _, err := adapter.LoadModel("", []string{dir}, arch, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := fixture.MaxDiff(logits(t, m3), want); d != 0 {
+			t.Errorf("%s: the adapter as .bin files: logits differ by %g", p, d)
 		}
 	}
 }

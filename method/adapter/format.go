@@ -1,6 +1,7 @@
 package adapter
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,11 +19,12 @@ import (
 // Files of an adapter folder, as AdapterHub's save_adapter(...,
 // with_head=True, use_safetensors=True) writes them.
 const (
-	ConfigFile      = "adapter_config.json"
-	WeightsFile     = "adapter.safetensors"
-	HeadConfigFile  = "head_config.json"
-	HeadWeightsFile = "model_head.safetensors"
-	torchWeights    = "pytorch_adapter.bin"
+	ConfigFile       = "adapter_config.json"
+	WeightsFile      = "adapter.safetensors"
+	HeadConfigFile   = "head_config.json"
+	HeadWeightsFile  = "model_head.safetensors"
+	torchWeights     = "pytorch_adapter.bin"
+	torchHeadWeights = "pytorch_model_head.bin"
 )
 
 // Version is the "version" gotune writes: the AdapterHub release whose
@@ -90,13 +92,30 @@ func hubConfig(c Config) map[string]any {
 		"mh_adapter": c.Placement == Houlsby, "output_adapter": true, "reduction_factor": rf,
 		"non_linearity": c.NonLinearity, "original_ln_before": c.lnBefore(), "original_ln_after": true,
 		"ln_before": false, "ln_after": false, "init_weights": c.Init, "init_weights_seed": nil,
-		"is_parallel": c.parallel(), "scaling": c.Scaling, "use_gating": false, "residual_before_ln": rbl,
+		"is_parallel": c.parallel(), "scaling": pyFloat(c.Scaling), "use_gating": false, "residual_before_ln": rbl,
 		"adapter_residual_before_ln": false, "inv_adapter": nil, "inv_adapter_reduction_factor": nil,
-		"cross_adapter": false, "leave_out": leave, "dropout": c.Dropout, "phm_layer": false, "phm_dim": 4,
+		"cross_adapter": false, "leave_out": leave, "dropout": pyFloat(c.Dropout), "phm_layer": false, "phm_dim": 4,
 		"factorized_phm_W": true, "shared_W_phm": false, "shared_phm_rule": true, "factorized_phm_rule": false,
 		"phm_c_init": "normal", "phm_init_range": 0.0001, "learn_phm": true,
 		"hypercomplex_nonlinearity": "glorot-uniform", "phm_rank": 1, "phm_bias": true, "stochastic_depth": 0.0,
 	}
+}
+
+// pyFloat is a float64 that JSON-encodes as Python's json writes a float:
+// always with a decimal point or exponent (1.0, not 1). AdapterHub reads
+// an integer "scaling" as an unknown scaling type.
+type pyFloat float64
+
+// MarshalJSON writes f with a decimal point.
+func (f pyFloat) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(float64(f))
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.ContainsAny(b, ".eE") {
+		b = append(b, ".0"...)
+	}
+	return b, nil
 }
 
 // decoder is what a decoder model tells about itself (causallm.Model).
@@ -161,6 +180,16 @@ func FromModel(mdl method.Model, a *Adapter) (*Loaded, error) {
 		l.Head = append(l.Head, &safetensors.Tensor{Name: w, Shape: slices.Clone(p.Shape(a.Head[w])), DType: safetensors.F32, F32: v})
 	}
 	if len(l.Head) > 0 {
+		// Weights the base lacked (a pooler initialised at random) go with
+		// the head: AdapterHub loads every tensor of the head file into the
+		// model, so the adapter reproduces the model there too.
+		for _, w := range method.NewWeights(mdl) {
+			v, err := p.Value(w)
+			if err != nil {
+				return nil, err
+			}
+			l.Head = append(l.Head, &safetensors.Tensor{Name: w, Shape: slices.Clone(p.Shape(w)), DType: safetensors.F32, F32: v})
+		}
 		l.Labels = mdl.Labels()
 	}
 	return l, nil
@@ -274,16 +303,11 @@ func Read(dir string) (*Loaded, error) {
 	if l.Cfg, err = parseHubConfig(cfg, path, &l.Warnings); err != nil {
 		return nil, err
 	}
-	wf := filepath.Join(dir, WeightsFile)
-	if _, err := os.Stat(wf); err != nil {
-		if _, err2 := os.Stat(filepath.Join(dir, torchWeights)); err2 == nil {
-			return nil, fmt.Errorf("%s: gotune reads %s only; save the adapter with use_safetensors=True", dir, WeightsFile)
-		}
-	}
-	f, err := safetensors.ReadFile(wf)
+	f, err := checkpoint.ReadTensorFile(dir, WeightsFile, torchWeights) // AdapterHub's default save is pytorch_adapter.bin
 	if err != nil {
 		return nil, err
 	}
+	wf := f.Path
 	infix := ".adapters." + l.Name + "."
 	for _, t := range f.Tensors {
 		mod, part, ok := strings.Cut(t.Name, infix)
@@ -428,13 +452,24 @@ func parseHubConfig(raw map[string]json.RawMessage, path string, warnings *[]str
 	return c.withDefaults(), nil
 }
 
+// head returns the head file's tensor named name, or nil.
+func (l *Loaded) head(name string) *safetensors.Tensor {
+	for _, t := range l.Head {
+		if t.Name == name {
+			return t
+		}
+	}
+	return nil
+}
+
 // readHead reads head_config.json and model_head.safetensors when present.
 func (l *Loaded) readHead(dir string) error {
-	hf := filepath.Join(dir, HeadWeightsFile)
-	if _, err := os.Stat(hf); err != nil {
+	_, errSafe := os.Stat(filepath.Join(dir, HeadWeightsFile))
+	_, errBin := os.Stat(filepath.Join(dir, torchHeadWeights))
+	if errSafe != nil && errBin != nil {
 		return nil
 	}
-	f, err := safetensors.ReadFile(hf)
+	f, err := checkpoint.ReadTensorFile(dir, HeadWeightsFile, torchHeadWeights)
 	if err != nil {
 		return err
 	}
@@ -514,12 +549,20 @@ func Attach(mdl method.Model, h *Hook, l *Loaded, name string, arch Architecture
 	if len(l.Head) > 0 {
 		p := mdl.Params()
 		hf := filepath.Join(l.Dir, HeadWeightsFile)
+		newW := method.NewWeights(mdl)
 		for _, t := range l.Head {
-			if !slices.Contains(mdl.HeadParams(), t.Name) {
+			isNew := slices.Contains(newW, t.Name)
+			if !slices.Contains(mdl.HeadParams(), t.Name) && !isNew {
 				return nil, fmt.Errorf("%s: tensor %s is not a weight of the model's head (%s)", hf, t.Name, strings.Join(mdl.HeadParams(), ", "))
 			}
 			if !slices.Equal(t.Shape, p.Shape(t.Name)) {
 				return nil, fmt.Errorf("%s: tensor %s has shape %v, the model's is %v", hf, t.Name, t.Shape, p.Shape(t.Name))
+			}
+			if isNew { // a weight the base lacked: it belongs to the base model
+				if err := p.Set(t.Name, t.Shape, t.F32); err != nil {
+					return nil, err
+				}
+				continue
 			}
 			if err := mdl.AddExtraParam(headParam(name, t.Name), t.Shape, t.F32); err != nil {
 				return nil, err
@@ -601,11 +644,23 @@ func LoadModel(base string, specs []string, arch Architecture, warn func(string)
 	h := NewHook()
 	m.AddHook(h)
 	heads := true
+	newW := m.NewWeights()
+	carriedBy := map[string]*Loaded{}
 	for i, l := range loaded {
 		if _, err := Attach(m, h, l, names[i], arch); err != nil {
 			return nil, nil, err
 		}
 		heads = heads && len(l.Head) > 0
+		carried := func(n string) bool { return l.head(n) != nil }
+		if err := method.CheckNewWeights(newW, carried, l.Dir, base); err != nil {
+			return nil, nil, err
+		}
+		for _, n := range newW { // one base: every adapter must carry the same values
+			if prev := carriedBy[n]; prev != nil && !slices.Equal(prev.head(n).F32, l.head(n).F32) {
+				return nil, nil, fmt.Errorf("adapter: adapters %s and %s carry different %s (a weight the base lacks); load them separately", prev.Dir, l.Dir, n)
+			}
+			carriedBy[n] = l
+		}
 	}
 	if heads {
 		m.NewHead = nil

@@ -28,7 +28,9 @@ type Adapter struct {
 	// SavedParams maps each copied weight's model name (for example
 	// "classifier.weight") to the adapter's copy.
 	SavedParams map[string]string
-	// Biases are the base biases this adapter trains (Bias all/lora_only).
+	// Biases are the base weights this adapter carries: the biases it
+	// trains (Bias all/lora_only) and, in a targeted layer, weights the
+	// base checkpoint lacked (saved as the layer's base_layer weights).
 	Biases []string
 	// BaseModel is the base model the adapter was trained on.
 	BaseModel string

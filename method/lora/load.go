@@ -71,12 +71,17 @@ func LoadModel(base string, specs []string, warn func(string)) (*classify.Classi
 	h := NewHook()
 	m.AddHook(h)
 	headSaved := true
+	newW := m.NewWeights()
 	for i, l := range loaded {
 		a, err := Attach(m, h, l, names[i])
 		if err != nil {
 			return nil, nil, err
 		}
 		headSaved = headSaved && len(a.Saved) > 0
+		carried := func(n string) bool { return a.SavedParams[n] != "" || slices.Contains(a.Biases, n) }
+		if err := method.CheckNewWeights(newW, carried, l.Dir, base); err != nil {
+			return nil, nil, err
+		}
 	}
 	if headSaved {
 		m.NewHead = nil

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"strings"
 
 	"github.com/gotune/gotune/method"
@@ -63,23 +64,66 @@ func paramShapes(p *nn.Params) map[string][]int {
 	return out
 }
 
-// savedModules returns the modules trained in full: the head's and those
-// matching modules_to_save (PEFT: the module name ends with the entry).
-func savedModules(cfg Config, p *nn.Params, head []string) []string {
+// savedModules returns the linear layers trained in full: the head's and
+// those in a module an entry of modules_to_save names. A module matches an
+// entry as in PEFT when its name is the entry or ends with "." + entry;
+// the entry may name a container ("pooler" is bert.pooler, whose linear
+// layer bert.pooler.dense is saved) or the layer itself ("pooler.dense").
+// With strict, an entry that matches no module, or only modules without a
+// linear layer, is an error listing the candidates (PEFT ignores it, so
+// adapters read from disk are not strict).
+func savedModules(cfg Config, p *nn.Params, head []string, strict bool) ([]string, error) {
 	set := headModules(head)
+	shapes := map[string][]int{}
+	modules := map[string]bool{}
 	for _, n := range p.Names() {
-		i := strings.LastIndex(n, ".")
-		if i < 0 || strings.HasPrefix(n, "lora.") {
+		if strings.HasPrefix(n, "lora.") {
 			continue
 		}
-		mod := n[:i]
-		for _, s := range cfg.ModulesToSave {
-			if s != "" && strings.HasSuffix(mod, s) {
-				set[mod] = true
+		shapes[n] = p.Shape(n)
+		for i, c := range n {
+			if c == '.' {
+				modules[n[:i]] = true
 			}
 		}
 	}
-	return sortedKeys(set)
+	linears := Linears(shapes)
+	for m := range headModules(head) {
+		if !slicesContains(linears, m) {
+			linears = append(linears, m)
+		}
+	}
+	for _, s := range cfg.ModulesToSave {
+		s = strings.Trim(s, ".")
+		if s == "" {
+			continue
+		}
+		var matched []string
+		found := 0
+		for mod := range modules {
+			if mod != s && !strings.HasSuffix(mod, "."+s) {
+				continue
+			}
+			matched = append(matched, mod)
+			for _, l := range linears {
+				if l == mod || strings.HasPrefix(l, mod+".") {
+					set[l] = true
+					found++
+				}
+			}
+		}
+		if !strict || found > 0 {
+			continue
+		}
+		if len(matched) > 0 {
+			sort.Strings(matched)
+			return nil, fmt.Errorf("lora: modules_to_save %q names %s, which holds no linear layer; gotune trains and saves linear layers in full: %s",
+				s, strings.Join(matched, ", "), strings.TrimSuffix(describeCandidates(linears), "; or all-linear"))
+		}
+		return nil, fmt.Errorf("lora: modules_to_save %q matches no module of the model (a module name or its last dotted parts, e.g. pooler or pooler.dense); linear layers: %s",
+			s, strings.TrimSuffix(describeCandidates(linears), "; or all-linear"))
+	}
+	return sortedKeys(set), nil
 }
 
 // Prepare freezes the base model, creates the adapter's weights (seeded),
@@ -121,7 +165,11 @@ func (m *Method) Prepare(mdl method.Model) error {
 			}
 		}
 	}
-	for _, sm := range savedModules(m.cfg, p, mdl.HeadParams()) {
+	sms, err := savedModules(m.cfg, p, mdl.HeadParams(), true)
+	if err != nil {
+		return err
+	}
+	for _, sm := range sms {
 		if a.byName[sm] != nil {
 			return fmt.Errorf("lora: module %s is both a LoRA target and in modules_to_save", sm)
 		}
@@ -133,6 +181,25 @@ func (m *Method) Prepare(mdl method.Model) error {
 	for _, b := range a.Biases {
 		if !a.saved[b[:strings.LastIndex(b, ".")]] {
 			p.SetTrainable(b, true)
+		}
+	}
+	// Weights the base lacked (a pooler initialised at random) are saved so
+	// that the adapter reproduces the model: their layer trains in full
+	// and is saved as PEFT's modules_to_save, like the head; in a targeted
+	// layer they stay frozen and are saved as its base_layer weights.
+	for _, n := range method.NewWeights(mdl) {
+		mod := n[:strings.LastIndex(n, ".")]
+		switch {
+		case a.saved[mod]:
+		case a.byName[mod] != nil:
+			if !slicesContains(a.Biases, n) {
+				a.Biases = append(a.Biases, n)
+			}
+		default:
+			if err := copySaved(mdl, a, mod); err != nil {
+				return err
+			}
+			a.Cfg.ModulesToSave = append(a.Cfg.ModulesToSave, mod)
 		}
 	}
 	m.hook = NewHook()

@@ -190,12 +190,12 @@ func SaveAdapter(mdl method.Model, a *Adapter, dir string) error {
 		add(a.SavedParams[w], keyPrefix+w)
 	}
 	for _, b := range a.Biases {
-		if a.saved[b[:strings.LastIndex(b, ".")]] {
+		mod, part := b[:strings.LastIndex(b, ".")], b[strings.LastIndex(b, ".")+1:]
+		if a.saved[mod] {
 			continue
 		}
-		mod := strings.TrimSuffix(b, ".bias")
 		if a.byName[mod] != nil {
-			add(b, keyPrefix+mod+".base_layer.bias")
+			add(b, keyPrefix+mod+".base_layer."+part)
 		} else {
 			add(b, keyPrefix+b)
 		}
@@ -346,7 +346,7 @@ func ReadAdapter(dir string) (*Loaded, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	l.Cfg = cfg.withDefaults()
-	if l.Tensors, err = safetensors.ReadFile(filepath.Join(dir, WeightsFile)); err != nil {
+	if l.Tensors, err = checkpoint.ReadTensorFile(dir, WeightsFile, "adapter_model.bin"); err != nil { // older PEFT saves .bin
 		return nil, err
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, InfoFile)); err == nil {
@@ -451,7 +451,11 @@ func Attach(mdl method.Model, h *Hook, l *Loaded, name string) (*Adapter, error)
 		}
 	}
 	saved := map[string]bool{}
-	for _, s := range savedModules(l.Cfg, p, mdl.HeadParams()) {
+	sms, err := savedModules(l.Cfg, p, mdl.HeadParams(), false)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range sms {
 		saved[s] = true
 	}
 	for _, t := range l.Tensors.Tensors {

@@ -3,6 +3,7 @@ package lora_test
 import (
 	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -124,6 +125,18 @@ func TestTrainSaveReload(t *testing.T) {
 	got := logits(t, m2, in)
 	if d := fixture.MaxDiff(got, want); d != 0 {
 		t.Errorf("reloaded adapter: logits differ by %g", d)
+	}
+	// Older PEFT saved adapter_model.bin (a torch.save state dict).
+	if err := fixture.SafetensorsToTorch(filepath.Join(dir, lora.WeightsFile), filepath.Join(dir, "adapter_model.bin")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(dir, lora.WeightsFile))
+	m3, _, err := lora.LoadModel("", []string{dir}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := fixture.MaxDiff(logits(t, m3, in), want); d != 0 {
+		t.Errorf("adapter_model.bin: logits differ by %g", d)
 	}
 }
 
@@ -316,5 +329,63 @@ func TestLoRAPlusAndBias(t *testing.T) {
 	}
 	if d := fixture.MaxDiff(logits(t, m2, in), want); d != 0 {
 		t.Errorf("reloaded bias=all adapter differs by %g", d)
+	}
+}
+
+// TestModulesToSave: a modules_to_save entry matches as in PEFT (the module
+// name or its last dotted parts, a container such as "pooler" included):
+// the matched linear layers train in full and are saved under PEFT's names,
+// and the adapter reloads to the same logits; an entry that matches
+// nothing is an error listing the candidates.
+func TestModulesToSave(t *testing.T) {
+	in := fixture.Encoder(t, fixtures).Tensors()
+	for _, entry := range []string{"pooler", "pooler.dense", "bert.pooler.dense"} {
+		m, meth := trained(t, lora.Config{R: 4, Alpha: 8, ModulesToSave: []string{entry}}, 2)
+		a := meth.Adapter()
+		if !slices.Contains(a.Saved, "bert.pooler.dense") {
+			t.Errorf("%s: saved modules %v lack bert.pooler.dense", entry, a.Saved)
+			continue
+		}
+		base, _ := m.P.Value("bert.pooler.dense.weight")
+		copied, _ := m.P.Value(a.SavedParams["bert.pooler.dense.weight"])
+		if fixture.MaxDiff(base, copied) == 0 {
+			t.Errorf("%s: the pooler's copy did not train", entry)
+		}
+		dir := filepath.Join(t.TempDir(), "adapter")
+		if err := meth.Save(m, dir); err != nil {
+			t.Fatal(err)
+		}
+		f, err := safetensors.ReadFile(filepath.Join(dir, lora.WeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Get("base_model.model.bert.pooler.dense.weight") == nil || f.Get("base_model.model.bert.pooler.dense.bias") == nil {
+			t.Errorf("%s: the pooler is not saved under PEFT's names", entry)
+		}
+		m2, _, err := lora.LoadModel("", []string{dir}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := fixture.MaxDiff(logits(t, m2, in), logits(t, m, in)); d != 0 {
+			t.Errorf("%s: reloaded logits differ by %g", entry, d)
+		}
+	}
+	for _, tc := range []struct{ entry, want string }{
+		{"poolr", `modules_to_save "poolr" matches no module`},
+		{"ooler", `modules_to_save "ooler" matches no module`},
+		{"LayerNorm", "holds no linear layer"},
+	} {
+		m, err := classify.Load(baseDir, testLabels, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meth, err := lora.New(lora.Config{R: 4, Alpha: 8, ModulesToSave: []string{tc.entry}}, 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = meth.Prepare(m)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "dense (e.g.") {
+			t.Errorf("%s: error %v, want %q and the candidates", tc.entry, err, tc.want)
+		}
 	}
 }

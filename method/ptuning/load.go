@@ -6,6 +6,7 @@ import (
 
 	"github.com/gotune/gotune/checkpoint"
 	"github.com/gotune/gotune/classify"
+	"github.com/gotune/gotune/method"
 	"github.com/gotune/gotune/method/lora"
 )
 
@@ -40,7 +41,11 @@ func LoadModel(base, dir string, warn func(string)) (*classify.Classifier, *Load
 	if err != nil {
 		return nil, nil, fmt.Errorf("loading the base model %s: %w", base, err)
 	}
+	newW := m.NewWeights()
 	if err := Attach(m, l); err != nil {
+		return nil, nil, err
+	}
+	if err := method.CheckNewWeights(newW, func(n string) bool { return l.Tensors.Get(headPrefix+n) != nil }, dir, base); err != nil {
 		return nil, nil, err
 	}
 	if l.HeadRows() > 0 {

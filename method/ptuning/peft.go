@@ -135,7 +135,8 @@ func PromptEmbeddings(mdl method.Model, kind string, cfg Config, s Shape) ([]flo
 
 // SaveAdapter writes the prompt of model mdl in PEFT's layout into dir:
 // adapter_config.json, adapter_model.safetensors (prompt_embeddings and
-// the head as base_model.<name>), gotune_adapter.json and, with a prefix
+// the head and any weight the base lacked as base_model.<name>),
+// gotune_adapter.json and, with a prefix
 // projection, gotune_prompt_encoder.safetensors (the MLP, to train on).
 func SaveAdapter(mdl method.Model, kind string, cfg Config, s Shape, dir string) error {
 	p := mdl.Params()
@@ -149,7 +150,9 @@ func SaveAdapter(mdl method.Model, kind string, cfg Config, s Shape, dir string)
 	if err != nil {
 		return err
 	}
-	ts, err := p.Tensors(mdl.HeadParams(), func(n string) string { return headPrefix + n })
+	// The head and the weights the base lacked (a pooler initialised at
+	// random, frozen): PEFT loads base_model.<name> into the model.
+	ts, err := p.Tensors(append(mdl.HeadParams(), method.NewWeights(mdl)...), func(n string) string { return headPrefix + n })
 	if err != nil {
 		return err
 	}
@@ -302,7 +305,7 @@ func ReadAdapter(dir string) (*Loaded, error) {
 	}
 	// The file holds the prefix itself: a projection adapter loads as a table.
 	l.Cfg = cfg.withDefaults()
-	if l.Tensors, err = safetensors.ReadFile(filepath.Join(dir, WeightsFile)); err != nil {
+	if l.Tensors, err = checkpoint.ReadTensorFile(dir, WeightsFile, "adapter_model.bin"); err != nil { // older PEFT saves .bin
 		return nil, err
 	}
 	if b, err := os.ReadFile(filepath.Join(dir, InfoFile)); err == nil {
