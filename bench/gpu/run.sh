@@ -61,6 +61,8 @@ PYEOF
 # appends its JSON line (or an error line) to $jsonl.
 step() {
   local name=$1 limit=$2; shift 2
+  # ONLY (an extended regular expression) runs just the steps whose names match it.
+  if [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]]; then LAST_RC=0; return; fi
   local left=$(( BUDGET - ($(date +%s) - start) - 5 ))
   if [ "$left" -lt 20 ]; then
     echo "== $name: skipped, ${left}s of the budget left"
@@ -119,6 +121,12 @@ step gotune-llama1b-lora 170 $G --model $LLAMA --method lora $LB --warmup 2 --st
 step torch-llama1b-lora 75 $T --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0 --dtype f32 --tf32
 # Reference only: PyTorch with bf16 autocast (what gotune's future --bf16 is to be compared with).
 step torch-llama1b-lora-bf16 50 $T --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0 --dtype bf16
+# bf16 on both sides: gotune --bf16 (bf16 matrix products, f32 weights/optimizer/norms) vs PyTorch autocast(bf16).
+step gotune-llama1b-lora-bf16 170 $G --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0 --bf16
+step gotune-bert-full-bf16 90 $G --model $BERT --method full $BB --warmup 2 --steps 5 --bf16
+step torch-bert-full-bf16 60 $T --model $BERT --method full $BB --warmup 2 --steps 5 --dtype bf16
+# Gradient checkpointing's memory/time trade on BERT-base full (f32).
+step gotune-bert-full-gc 90 $G --model $BERT --method full $BB --warmup 2 --steps 5 --gradient-checkpointing
 
 # (d) Device mesh: one GPU is a mesh of one; the losses of the same steps must match the run without a mesh.
 step mesh-none 45 $G --model tiny --method full --warmup 1 --steps 3 --dropout 0
@@ -143,7 +151,9 @@ for l in open(sys.argv[1]):
         continue
     rows[r.get("step")] = r
 for model, g, t in (("bert-base full 32x128", "gotune-bert-full", "torch-bert-full"),
-                    ("llama-1b lora r16 4x1024", "gotune-llama1b-lora", "torch-llama1b-lora")):
+                    ("llama-1b lora r16 4x1024", "gotune-llama1b-lora", "torch-llama1b-lora"),
+                    ("bert-base full 32x128 bf16", "gotune-bert-full-bf16", "torch-bert-full-bf16"),
+                    ("llama-1b lora r16 4x1024 bf16", "gotune-llama1b-lora-bf16", "torch-llama1b-lora-bf16")):
     a, b = rows.get(g, {}), rows.get(t, {})
     if a.get("median_ms") and b.get("median_ms"):
         print(f"{model}: gotune {a['median_ms']:.1f} ms, pytorch {b['median_ms']:.1f} ms, "
