@@ -398,6 +398,20 @@ func TestSaveLoadState(t *testing.T) {
 	}
 }
 
+// threeSteps trains m for three full-batch steps at a constant lr 1e-2.
+func threeSteps(t *testing.T, be compute.Backend, m train.Model) ([]train.Stats, *train.Trainer) {
+	t.Helper()
+	tr, err := train.New(be, m, train.Options{LR: 1e-2, Schedule: train.Constant})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st []train.Stats
+	for range 3 {
+		st = append(st, step(t, tr, allRows...))
+	}
+	return st, tr
+}
+
 // TestGradientCheckpointing checks that recomputing each layer in the
 // backward pass changes nothing but memory and time: with dropout on (the
 // recomputed layers must draw the same dropout masks), three steps give the
@@ -408,14 +422,7 @@ func TestGradientCheckpointing(t *testing.T) {
 	run := func(ckpt bool) ([]train.Stats, map[string][]float32, map[string]int) {
 		m := tiny(t, true)
 		m.Opts.GradientCheckpointing = ckpt
-		tr, err := train.New(be, m, train.Options{LR: 1e-2, Schedule: train.Constant})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st []train.Stats
-		for range 3 {
-			st = append(st, step(t, tr, allRows...))
-		}
+		st, tr := threeSteps(t, be, m)
 		return st, values(t, m), tr.StepOpCounts()
 	}
 	plain, wPlain, opsPlain := run(false)
@@ -466,14 +473,7 @@ func TestBF16(t *testing.T) {
 	run := func(bf16 bool) ([]train.Stats, map[string]int) {
 		m := tiny(t, false)
 		m.Opts.BF16 = bf16
-		tr, err := train.New(be, m, train.Options{LR: 1e-2, Schedule: train.Constant})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var st []train.Stats
-		for range 3 {
-			st = append(st, step(t, tr, allRows...))
-		}
+		st, tr := threeSteps(t, be, m)
 		for _, n := range m.P.Names() {
 			if v, err := m.P.Var(n).Value(); err != nil || v.DType().String() != "Float32" {
 				t.Fatalf("weight %s is %v after bf16 steps (%v), want Float32", n, v.DType(), err)
