@@ -292,6 +292,9 @@ func (s *Server) loadRun(name string) (Run, error) {
 	if st := s.procs.status(name); st == StatusRunning || st == StatusInterrupted || st == StatusFailed {
 		r.Status = st
 	}
+	if pid := s.procs.pid(name); pid > 0 && r.PeakRSS == 0 {
+		r.PeakRSS = peakRSS(pid)
+	}
 	return r, err
 }
 
@@ -400,9 +403,10 @@ func (s *Server) live(t translator, name string) liveView {
 		v.Error = err.Error()
 	}
 	loss, evals := runSeries(recs, "")
+	last := lastStep(loss, evals)
 	v.Charts = []chart{
-		drawChart(t.T("run.loss"), t.T("run.step"), t.T("run.nodata"), loss),
-		drawChart(t.T("run.eval"), t.T("run.step"), t.T("run.nodata"), evals),
+		drawChart(t.T("run.loss"), t.T("run.step"), t.T("run.nodata"), loss, last),
+		drawChart(t.T("run.eval"), t.T("run.step"), t.T("run.nodata"), evals, last),
 	}
 	cols := map[string]bool{}
 	for _, rec := range recs {
@@ -626,9 +630,10 @@ func (s *Server) handleCompare(w http.ResponseWriter, r *http.Request) {
 	}
 	var charts []chart
 	if len(chosen) > 0 {
+		last := lastStep(loss, metric)
 		charts = []chart{
-			drawChart(t.T("run.loss"), t.T("run.step"), t.T("run.nodata"), loss),
-			drawChart(t.T("run.eval")+" "+metricName, t.T("run.step"), t.T("run.nodata"), metric),
+			drawChart(t.T("run.loss"), t.T("run.step"), t.T("run.nodata"), loss, last),
+			drawChart(t.T("run.eval")+" "+metricName, t.T("run.step"), t.T("run.nodata"), metric, last),
 		}
 	}
 	s.render(w, r, "compare", "compare", t.T("compare.heading"), http.StatusOK, map[string]any{

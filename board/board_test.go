@@ -688,7 +688,7 @@ func TestFolderStatus(t *testing.T) {
 }
 
 func TestDrawChart(t *testing.T) {
-	c := drawChart("t", "step", "empty", []series{{Name: "a", X: []float64{1, 2, 3}, Y: []float64{3, 2, 1}}, {Name: "b", X: []float64{2}, Y: []float64{5}}})
+	c := drawChart("t", "step", "empty", []series{{Name: "a", X: []float64{1, 2, 3}, Y: []float64{3, 2, 1}}, {Name: "b", X: []float64{2}, Y: []float64{5}}}, 0)
 	if c.Empty != "" || len(c.Lines) != 2 || len(c.Lines[0].Dots) != 3 || len(c.Lines[1].Dots) != 1 {
 		t.Fatalf("chart: %+v", c)
 	}
@@ -702,13 +702,14 @@ func TestDrawChart(t *testing.T) {
 			t.Errorf("dot %v outside the plot area", p)
 		}
 	}
-	if e := drawChart("t", "step", "empty", nil); e.Empty != "empty" || len(e.Lines) != 0 {
+	// A shared step axis starts at 0: step 2 of [0, 4] is in the middle.
+	if one := drawChart("t", "step", "", []series{{Name: "e", X: []float64{2}, Y: []float64{1}}}, 4); one.Lines[0].Dots[0].X != (one.Left+one.Right)/2 {
+		t.Errorf("step 2 on a [0, 4] axis at x=%g, want %g", one.Lines[0].Dots[0].X, (one.Left+one.Right)/2)
+	}
+	if e := drawChart("t", "step", "empty", nil, 0); e.Empty != "empty" || len(e.Lines) != 0 {
 		t.Errorf("empty chart: %+v", e)
 	}
-	for _, tc := range []struct {
-		lo, hi float64
-		want   string
-	}{{0, 1, "[0 0.2 0.4 0.6000000000000001 0.8 1]"}, {3, 97, "[0 20 40 60 80 100]"}} {
+	for _, tc := range []struct{ lo, hi float64 }{{0, 1}, {3, 97}, {0.6931, 0.6932}, {-5, 1e6}} {
 		ticks := niceTicks(tc.lo, tc.hi, 5)
 		if ticks[0] > tc.lo || ticks[len(ticks)-1] < tc.hi {
 			t.Errorf("ticks %v do not cover [%g, %g]", ticks, tc.lo, tc.hi)

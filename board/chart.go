@@ -42,8 +42,6 @@ type line struct {
 	// Points is the polyline's points attribute; Dots are its vertices.
 	Points string
 	Dots   []dot
-	// LegendY is where its legend entry sits.
-	LegendY float64
 }
 
 type dot struct{ X, Y float64 }
@@ -52,10 +50,12 @@ type dot struct{ X, Y float64 }
 const maxDots = 300
 
 // drawChart lays out the series; empty is the text shown when no series
-// has a point.
-func drawChart(title, xLabel, empty string, ss []series) chart {
+// has a point. A positive xmax fixes the step axis to [0, xmax], so that a
+// run's charts share it.
+func drawChart(title, xLabel, empty string, ss []series, xmax float64) chart {
 	c := chart{Title: title, XLabel: xLabel, Empty: empty, W: chartW, H: chartH,
 		Left: padLeft, Top: padTop, Right: chartW - padRight, Bottom: chartH - padBott}
+	axisMax := xmax
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	ymin, ymax := math.Inf(1), math.Inf(-1)
 	n := 0
@@ -70,7 +70,11 @@ func drawChart(title, xLabel, empty string, ss []series) chart {
 		return c
 	}
 	c.Empty = ""
-	xmin, xmax = span(xmin, xmax)
+	if axisMax > 0 && axisMax >= xmax && xmin >= 0 { // the caller's range holds every point
+		xmin, xmax = 0, axisMax
+	} else {
+		xmin, xmax = span(xmin, xmax)
+	}
 	ymin, ymax = span(ymin, ymax)
 	xt, yt := niceTicks(xmin, xmax, 6), niceTicks(ymin, ymax, 5)
 	xmin, xmax = math.Min(xmin, xt[0]), math.Max(xmax, xt[len(xt)-1])
@@ -87,7 +91,7 @@ func drawChart(title, xLabel, empty string, ss []series) chart {
 		if len(s.X) == 0 {
 			continue
 		}
-		l := line{Name: s.Name, Color: palette[i%len(palette)], LegendY: c.Top + 14*float64(len(c.Lines)) + 8}
+		l := line{Name: s.Name, Color: palette[i%len(palette)]}
 		var b strings.Builder
 		for j := range s.X {
 			x, y := px(s.X[j]), py(s.Y[j])
@@ -195,6 +199,19 @@ func runSeries(recs []map[string]any, prefix string) (loss, evals []series) {
 		evals = append(evals, *byKey[k])
 	}
 	return loss, evals
+}
+
+// lastStep is the largest step of the series.
+func lastStep(ss ...[]series) float64 {
+	m := 0.0
+	for _, l := range ss {
+		for _, s := range l {
+			for _, x := range s.X {
+				m = max(m, x)
+			}
+		}
+	}
+	return m
 }
 
 // metricSeries is one run's curve of eval_<metric>, or of the training

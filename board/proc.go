@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -64,6 +65,35 @@ func (p *procs) status(name string) string {
 		return StatusInterrupted
 	}
 	return StatusFailed
+}
+
+// pid is the process id of the board's running training of run name, or 0.
+func (p *procs) pid(name string) int {
+	if !p.running(name) {
+		return 0
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.m[name].cmd.Process.Pid
+}
+
+// peakRSS reads a process's peak resident memory (VmHWM) from /proc; 0
+// where it cannot.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			if len(f) == 2 && f[1] == "kB" {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n << 10
+			}
+		}
+	}
+	return 0
 }
 
 // names lists the runs the board started.
