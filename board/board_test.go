@@ -647,6 +647,8 @@ func TestFolderStatus(t *testing.T) {
 	}{
 		{"lock with live pid", map[string]string{"lock": fmt.Sprintf("pid %d\n", os.Getpid()), gotune.CheckpointDirName + "/x": ""}, "", StatusRunning},
 		{"lock with dead pid", map[string]string{"lock": "999999999", gotune.CheckpointDirName + "/x": ""}, "", StatusInterrupted},
+		{"gotune's lock, live", map[string]string{".gotune.lock": fmt.Sprintf("%d\n", os.Getpid()), gotune.EvalFile: "{}"}, "", StatusRunning},
+		{"gotune's lock, emptied", map[string]string{".gotune.lock": "", gotune.EvalFile: "{}"}, "", StatusFinished},
 		{"eval.json", map[string]string{gotune.EvalFile: "{}", gotune.MetricsFile: ""}, "", StatusFinished},
 		{"interrupted log", map[string]string{gotune.MetricsFile: ""}, "step 3\ngotune train: interrupted; resume with --resume\n", StatusInterrupted},
 		{"error log", map[string]string{gotune.MetricsFile: ""}, "gotune train: reading data: no such file\n", StatusFailed},

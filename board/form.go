@@ -188,7 +188,7 @@ func (s *Server) parseForm(t translator, vals url.Values) (newRun, []string) {
 		dir := filepath.Join(s.opts.Runs, filepath.FromSlash(name))
 		if s.procs.running(name) {
 			fail("err.busy", name)
-		} else if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 && !resume && !overwrite {
+		} else if entries, err := os.ReadDir(dir); err == nil && slices.ContainsFunc(entries, notLock) && !resume && !overwrite {
 			fail("err.exists", dir)
 		}
 		run.Args = append(run.Args, "--"+s.opts.OutFlag+"="+dir)
@@ -240,3 +240,6 @@ func (s *Server) inside(p string) bool {
 	}
 	return false
 }
+
+// notLock tells a run folder's content from a lock file left in it.
+func notLock(e os.DirEntry) bool { return !slices.Contains(lockFiles, e.Name()) }

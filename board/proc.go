@@ -27,14 +27,15 @@ type procs struct {
 	m  map[string]*proc
 }
 
-// running reports whether the board's training of run name is alive.
-func (p *procs) running(name string) bool {
+// get returns the board's process for run name, or nil.
+func (p *procs) get(name string) *proc {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := p.m[name]
-	if c == nil {
-		return false
-	}
+	return p.m[name]
+}
+
+// alive reports whether the process has not ended.
+func (c *proc) alive() bool {
 	select {
 	case <-c.done:
 		return false
@@ -43,25 +44,25 @@ func (p *procs) running(name string) bool {
 	}
 }
 
+// running reports whether the board's training of run name is alive.
+func (p *procs) running(name string) bool {
+	c := p.get(name)
+	return c != nil && c.alive()
+}
+
 // status is the board's knowledge of run name: "" when it did not start
 // it, else running, interrupted (exit status 130, gotune's Ctrl-C), failed
 // (any other error) or finished.
 func (p *procs) status(name string) string {
-	p.mu.Lock()
-	c := p.m[name]
-	p.mu.Unlock()
-	if c == nil {
+	c := p.get(name)
+	switch {
+	case c == nil:
 		return ""
-	}
-	select {
-	case <-c.done:
-	default:
+	case c.alive():
 		return StatusRunning
-	}
-	switch c.code {
-	case 0:
+	case c.code == 0:
 		return StatusFinished
-	case 130:
+	case c.code == 130:
 		return StatusInterrupted
 	}
 	return StatusFailed
@@ -69,12 +70,10 @@ func (p *procs) status(name string) string {
 
 // pid is the process id of the board's running training of run name, or 0.
 func (p *procs) pid(name string) int {
-	if !p.running(name) {
-		return 0
+	if c := p.get(name); c != nil && c.alive() {
+		return c.cmd.Process.Pid
 	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.m[name].cmd.Process.Pid
+	return 0
 }
 
 // peakRSS reads a process's peak resident memory (VmHWM) from /proc; 0
@@ -113,12 +112,8 @@ func (p *procs) names() []string {
 func (p *procs) start(name, exe string, args []string, logPath string, appendLog bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c := p.m[name]; c != nil {
-		select {
-		case <-c.done:
-		default:
-			return fmt.Errorf("%s is already running", name)
-		}
+	if c := p.m[name]; c != nil && c.alive() {
+		return fmt.Errorf("%s is already running", name)
 	}
 	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
 		return fmt.Errorf("creating %s: %w", filepath.Dir(logPath), err)
@@ -168,16 +163,9 @@ func (p *procs) start(name, exe string, args []string, logPath string, appendLog
 // in a terminal would: gotune train then saves a resumable checkpoint and
 // exits.
 func (p *procs) interrupt(name string) error {
-	p.mu.Lock()
-	c := p.m[name]
-	p.mu.Unlock()
-	if c == nil {
+	c := p.get(name)
+	if c == nil || !c.alive() {
 		return errNotRunning
-	}
-	select {
-	case <-c.done:
-		return errNotRunning
-	default:
 	}
 	return c.cmd.Process.Signal(os.Interrupt)
 }
@@ -186,9 +174,7 @@ var errNotRunning = errors.New("not running")
 
 // wait waits for run name's process to end, or for ctx.
 func (p *procs) wait(ctx context.Context, name string) error {
-	p.mu.Lock()
-	c := p.m[name]
-	p.mu.Unlock()
+	c := p.get(name)
 	if c == nil {
 		return errNotRunning
 	}
@@ -209,9 +195,7 @@ func (p *procs) stopAll(ctx context.Context) {
 	}
 	for _, n := range names {
 		if p.wait(ctx, n) != nil {
-			p.mu.Lock()
-			c := p.m[n]
-			p.mu.Unlock()
+			c := p.get(n)
 			_ = c.cmd.Process.Kill()
 			<-c.done
 		}

@@ -31,8 +31,9 @@ const (
 )
 
 // lockFiles are the files in a run folder that may hold the pid of the
-// process training it (the first integer in the file).
-var lockFiles = []string{"lock", "run.lock", ".lock", "pid", "train.pid"}
+// process training it (the first integer in the file): gotune train's
+// .gotune.lock first (emptied when the run ends), then other usual names.
+var lockFiles = []string{".gotune.lock", "lock", "run.lock", ".lock", "pid", "train.pid"}
 
 // activeWindow is how recently a run folder without a lock file must have
 // changed to count as running.
@@ -366,21 +367,7 @@ func logStatus(path string) string {
 
 // lastLine returns the last non-empty line of the file's final 4 KiB.
 func lastLine(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	off := max(st.Size()-4096, 0)
-	buf := make([]byte, st.Size()-off)
-	if _, err := f.ReadAt(buf, off); err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(buf), "\n\r "), "\n")
+	lines := strings.Split(strings.TrimRight(tail(path, 4096), "\n\r "), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
 }
 
