@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +195,96 @@ func TestBoardInBrowser(t *testing.T) {
 	t.Logf("the run from the form finished in the browser after %s; screenshots in %s", time.Since(start).Round(time.Millisecond), shots)
 	if b, err := os.ReadFile(filepath.Join(runs, "from-form", "command.txt")); err != nil || !strings.Contains(string(b), "--method lora") {
 		t.Errorf("the form's run: command.txt %q, %v", b, err)
+	}
+}
+
+// TestBoardCommand runs `gotune board`: on loopback it serves without a
+// token; on another address it prints a token that every request needs;
+// SIGINT ends it with status 0; bad flags are one clear line.
+func TestBoardCommand(t *testing.T) {
+	for _, tc := range []struct {
+		addr  string
+		token bool
+	}{{"127.0.0.1:0", false}, {"0.0.0.0:0", true}} {
+		t.Run(tc.addr, func(t *testing.T) {
+			cmd := exec.Command(binary, "board", "--runs", t.TempDir(), "--data", fixes, "--addr", tc.addr)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			// The line with the URL, read with a deadline.
+			lines := make(chan string, 4)
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			var line string
+			for line == "" || strings.HasPrefix(line, "board: listening") {
+				select {
+				case l, ok := <-lines:
+					if !ok {
+						t.Fatal("board ended without printing its address")
+					}
+					line = l
+				case <-time.After(20 * time.Second):
+					t.Fatal("board printed no address in 20 s")
+				}
+			}
+			u := regexp.MustCompile(`http://\S+`).FindString(line)
+			if tc.token != strings.Contains(u, "?token=") {
+				t.Fatalf("start line %q: token shown = %v, want %v", line, !tc.token, tc.token)
+			}
+			bare, _, _ := strings.Cut(u, "?")
+			bare = strings.Replace(bare, "0.0.0.0", "127.0.0.1", 1)
+			get := func(url string) int {
+				res, err := http.Get(url)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				return res.StatusCode
+			}
+			want := 200
+			if tc.token {
+				want = 403
+				jar, _ := cookiejar.New(nil)
+				http.DefaultClient.Jar = jar
+				defer func() { http.DefaultClient.Jar = nil }()
+				if code := get(strings.Replace(u, "0.0.0.0", "127.0.0.1", 1)); code != 200 {
+					t.Errorf("GET with the token = %d, want 200", code)
+				}
+				http.DefaultClient.Jar = nil
+			}
+			if code := get(bare); code != want {
+				t.Errorf("GET %s = %d, want %d", bare, code, want)
+			}
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("board after SIGINT: %v", err)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--lang", "fr"}, `--lang "fr": use ko or en`},
+		{[]string{"--addr", "nonsense"}, `--addr "nonsense"`},
+		{[]string{"--data", "/no/such/folder"}, "--data"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	} {
+		code, _, errOut := gotuneCmd(t, append([]string{"board", "--runs", t.TempDir()}, tc.args...)...)
+		if code != 1 || !strings.Contains(errOut, tc.want) || strings.Count(strings.TrimSpace(errOut), "\n") > 0 {
+			t.Errorf("board %v: exit %d, stderr %q; want 1 and one line with %q", tc.args, code, errOut, tc.want)
+		}
 	}
 }
