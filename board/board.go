@@ -51,8 +51,11 @@ type Options struct {
 	// help, to a flag set; the new-run form is built from it.
 	TrainFlags func(*flag.FlagSet)
 	// CheckTrain parses and validates `gotune train` arguments without
-	// running anything.
-	CheckTrain func(args []string) error
+	// running anything, and returns the files and folders the run would
+	// read (by setting name, after --config), so that the board can keep
+	// them inside its folders. Relative paths are relative to the first
+	// data folder, the child's working folder.
+	CheckTrain func(args []string) (reads map[string]string, err error)
 	// ReadPathFlags are the flags naming files or folders a run reads;
 	// OutFlag names its run folder.
 	ReadPathFlags []string
@@ -544,28 +547,12 @@ func (s *Server) handleResume(w http.ResponseWriter, r *http.Request) {
 	}
 	dir := filepath.Join(s.opts.Runs, filepath.FromSlash(name))
 	cfgPath := filepath.Join(dir, gotune.ConfigFile)
-	cfg, err := gotune.LoadConfigFile(cfgPath, gotune.Config{})
-	if err != nil {
-		s.fail(w, r, http.StatusBadRequest, err.Error())
+	args := []string{"--config=" + cfgPath, "--" + s.opts.OutFlag + "=" + dir, "--resume"}
+	if errs := s.checkTrain(t, args); len(errs) > 0 {
+		s.fail(w, r, http.StatusBadRequest, strings.Join(errs, "; "))
 		return
 	}
-	for _, p := range [][2]string{{"model", cfg.Model}, {"train", cfg.Train}, {"eval", cfg.Eval}} {
-		if p[1] == "" {
-			continue
-		}
-		if _, err := s.readablePath(t, p[0], p[1]); err != nil {
-			s.fail(w, r, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
-	args := []string{"--config=" + cfgPath, "--" + s.opts.OutFlag + "=" + dir, "--resume"}
-	if s.opts.CheckTrain != nil {
-		if err := s.opts.CheckTrain(args); err != nil {
-			s.fail(w, r, http.StatusBadRequest, err.Error())
-			return
-		}
-	}
-	if err := s.procs.start(name, s.opts.Exe, append([]string{"train"}, args...), dir+".log", true); err != nil {
+	if err := s.procs.start(name, s.opts.Exe, s.opts.Data[0], append([]string{"train"}, args...), dir+".log", true); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err.Error())
 		return
 	}
@@ -658,7 +645,7 @@ func (s *Server) handleNew(w http.ResponseWriter, r *http.Request) {
 	if len(errs) == 0 {
 		dir := filepath.Join(s.opts.Runs, filepath.FromSlash(run.Name))
 		appendLog := slices.Contains(run.Args, "--resume=true")
-		if err := s.procs.start(run.Name, s.opts.Exe, append([]string{"train"}, run.Args...), dir+".log", appendLog); err != nil {
+		if err := s.procs.start(run.Name, s.opts.Exe, s.opts.Data[0], append([]string{"train"}, run.Args...), dir+".log", appendLog); err != nil {
 			errs = append(errs, err.Error())
 		} else {
 			http.Redirect(w, r, "/run/"+run.Name, http.StatusSeeOther)

@@ -150,26 +150,29 @@ func newServer(t *testing.T, runs string, mod func(*Options)) *Server {
 			c := gotune.DefaultConfig()
 			bindTestFlags(fs, &c)
 		},
-		CheckTrain: func(args []string) error {
+		CheckTrain: func(args []string) (map[string]string, error) {
 			fs := flag.NewFlagSet("train", flag.ContinueOnError)
 			fs.SetOutput(io.Discard)
 			c := gotune.DefaultConfig()
 			bindTestFlags(fs, &c)
 			if err := fs.Parse(args); err != nil {
-				return err
+				return nil, err
 			}
 			if p := fs.Lookup("config").Value.String(); p != "" {
 				var err error
 				if c, err = gotune.LoadConfigFile(p, gotune.DefaultConfig()); err != nil {
-					return err
+					return nil, err
 				}
 				fs = flag.NewFlagSet("train", flag.ContinueOnError)
 				bindTestFlags(fs, &c)
 				if err := fs.Parse(args); err != nil {
-					return err
+					return nil, err
 				}
 			}
-			return c.Validate()
+			if err := c.Validate(); err != nil {
+				return nil, err
+			}
+			return map[string]string{"model": c.Model, "train": c.Train, "eval": c.Eval}, nil
 		},
 	}
 	if mod != nil {
@@ -354,6 +357,12 @@ func TestPathTraversal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.Remove(link)
+	// A config file inside the data folder that points outside.
+	cfgFile := filepath.Join(fixture.data, "outside.yaml")
+	if err := os.WriteFile(cfgFile, []byte("model: "+fixture.model+"\ntrain: "+secret+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(cfgFile)
 	s := newServer(t, runs, nil)
 	rel, _ := filepath.Rel(fixture.data, secret)
 	for _, target := range []string{
@@ -379,6 +388,7 @@ func TestPathTraversal(t *testing.T) {
 		{"name absolute", form("name", "/tmp/evil"), "run name"},
 		{"name dotdot inside", form("name", "a/../../evil"), "run name"},
 		{"out is not a field", form("out", outside), `unknown field "out"`},
+		{"config naming data outside", form("config", "outside.yaml", "train", "<del>"), "train: \"" + secret + "\" is outside"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, body, _ := do(s, "POST", "/new", tc.form)

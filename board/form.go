@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -193,12 +194,32 @@ func (s *Server) parseForm(t translator, vals url.Values) (newRun, []string) {
 		}
 		run.Args = append(run.Args, "--"+s.opts.OutFlag+"="+dir)
 	}
-	if len(errs) == 0 && s.opts.CheckTrain != nil {
-		if err := s.opts.CheckTrain(run.Args); err != nil {
-			errs = append(errs, err.Error())
-		}
+	if len(errs) == 0 {
+		errs = s.checkTrain(t, run.Args)
 	}
 	return run, errs
+}
+
+// checkTrain validates train arguments and keeps what the run would read
+// (with --config's settings applied) inside the board's folders.
+func (s *Server) checkTrain(t translator, args []string) []string {
+	if s.opts.CheckTrain == nil {
+		return nil
+	}
+	reads, err := s.opts.CheckTrain(args)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var errs []string
+	names := slices.Sorted(maps.Keys(reads))
+	for _, name := range names {
+		if p := reads[name]; p != "" {
+			if _, err := s.readablePath(t, name, p); err != nil {
+				errs = append(errs, err.Error())
+			}
+		}
+	}
+	return errs
 }
 
 // roots are the folders the form may read from: the data folders and the

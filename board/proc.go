@@ -106,10 +106,10 @@ func (p *procs) names() []string {
 	return out
 }
 
-// start runs exe with args (no shell), its output going to logPath (a
-// new file, or appended to when resuming), in its own process group so
-// that a Ctrl-C meant for the board does not reach it directly.
-func (p *procs) start(name, exe string, args []string, logPath string, appendLog bool) error {
+// start runs exe with args (no shell) in folder dir, its output going to
+// logPath (a new file, or appended to when resuming), in its own process
+// group so that a Ctrl-C meant for the board does not reach it directly.
+func (p *procs) start(name, exe, dir string, args []string, logPath string, appendLog bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c := p.m[name]; c != nil && c.alive() {
@@ -128,6 +128,7 @@ func (p *procs) start(name, exe string, args []string, logPath string, appendLog
 	}
 	fmt.Fprintf(log, "board: %s %s\n", filepath.Base(exe), strings.Join(args, " "))
 	cmd := exec.Command(exe, args...)
+	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {

@@ -28,12 +28,15 @@ func trainBoardOptions(o board.Options) board.Options {
 		cfg, path := gotune.DefaultConfig(), ""
 		bindTrainFlags(fs, &cfg, &path)
 	}
-	o.CheckTrain = func(args []string) error {
+	o.CheckTrain = func(args []string) (map[string]string, error) {
 		cfg, err := parseTrainFlags(args, io.Discard)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return cfg.Validate()
+		if err := cfg.Validate(); err != nil {
+			return nil, err
+		}
+		return map[string]string{"model": cfg.Model, "train": cfg.Train, "eval": cfg.Eval}, nil
 	}
 	o.ReadPathFlags = []string{"config", "model", "train", "eval"}
 	o.OutFlag = "out"
