@@ -10,6 +10,7 @@
 //	gotune demo
 //	gotune pretrain --text corpus.txt --out DIR
 //	gotune compare --model DIR --train train.jsonl --eval dev.jsonl --out runs/cmp [--methods all]
+//	gotune board   [--runs DIR] [--addr 127.0.0.1:7860] [--lang ko|en]
 //
 // Run `gotune COMMAND -h` for a command's flags.
 package main
@@ -44,6 +45,7 @@ Commands:
   lora      LoRA tools: targets (dry-run a target spec), combine (weighted adapters)
   adapter   bottleneck adapter tools: plan (dry run), average (parameter average)
   bench     time training steps on standard model shapes (one JSON line; see docs/benchmarks.md)
+  board     a local web board: runs, live curves, comparison, new runs from a form
 
 Run 'gotune COMMAND -h' for the flags of a command.
 `
@@ -102,6 +104,8 @@ func main() {
 		err = runBench(args, os.Stdout, os.Stderr)
 	case "generate":
 		err = runGenerate(args, os.Stdout, os.Stderr)
+	case "board":
+		err = runBoard(args, os.Stdout, os.Stderr)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
