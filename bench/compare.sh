@@ -6,6 +6,8 @@
 #
 # Usage: PEER_PYTHONPATH=DIR bash bench/compare.sh OUT.jsonl [STEPS] [CONFIG...]
 #   CONFIG is "MODEL METHOD", e.g. "minilm full"; default: the full set.
+# OLD_GOTUNE, when set, names an older gotune binary timed the same way
+# right after (impl "gotune-old": the engine-upgrade ratio).
 # PEER_PYTHONPATH holds transformers 4.43.4, peft 0.12.0, accelerate,
 # huggingface_hub sources and ../shared/peer/shims (see docs/benchmarks.md).
 set -u
@@ -24,6 +26,7 @@ run() { # impl, command...
   local rss line
   rss=$(grep 'Maximum resident' "$log" | awk '{print $NF}')
   line=$(grep '^{' "$log" | tail -1)
+  [ "$impl" = gotune-old ] && line=${line/\"impl\":\"gotune\"/\"impl\":\"gotune-old\"}
   if [ -z "$line" ]; then echo "FAILED $impl $*" >&2; tail -5 "$log" >&2
   else echo "${line%\}}, \"time_peak_rss_kb\": $rss, \"load1\": $(cut -d' ' -f1 /proc/loadavg)}" | tee -a "$OUT"; fi
   rm -f "$log"
@@ -32,5 +35,8 @@ for cfg in "${configs[@]}"; do
   set -- $cfg
   PYTHONPATH=${PEER_PYTHONPATH:?set PEER_PYTHONPATH} OMP_NUM_THREADS=2 run pytorch /usr/bin/python3 "$peer" --model "$1" --method "$2" --steps "$STEPS"
   run gotune /tmp/gotune-bench bench --model "$1" --method "$2" --steps "$STEPS"
+  if [ -n "${OLD_GOTUNE:-}" ]; then
+    run gotune-old "$OLD_GOTUNE" bench --model "$1" --method "$2" --steps "$STEPS"
+  fi
 done
-go run ./bench/table "$OUT"
+GOTOOLCHAIN=auto go run ./bench/table "$OUT"

@@ -1,6 +1,8 @@
 // Command table turns the JSON lines of bench/compare.sh into a Markdown
 // table: per configuration, the peer's and gotune's median step time and
-// peak RSS, and their ratios (gotune / PyTorch).
+// peak RSS, and their ratios (gotune / PyTorch); when the lines include an
+// older gotune build (impl "gotune-old", bench/compare.sh's $OLD_GOTUNE), its
+// time and the new/old ratio too, and the load average of each pair.
 package main
 
 import (
@@ -49,15 +51,33 @@ func main() {
 		}
 		byKey[k][r.Impl] = r
 	}
-	fmt.Println("| model (batch × seq) | method | PyTorch ms | gotune ms | time ratio | PyTorch peak RSS | gotune peak RSS | RSS ratio |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	old := false
+	for _, k := range order {
+		_, o := byKey[k]["gotune-old"]
+		old = old || o
+	}
+	if old {
+		fmt.Println("| model (batch × seq) | method | PyTorch ms | gotune ms | time ratio | PyTorch peak RSS | gotune peak RSS | RSS ratio | old gotune ms | new/old | load |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|")
+	} else {
+		fmt.Println("| model (batch × seq) | method | PyTorch ms | gotune ms | time ratio | PyTorch peak RSS | gotune peak RSS | RSS ratio |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
+	}
 	for _, k := range order {
 		p, okP := byKey[k]["pytorch"]
 		g, okG := byKey[k]["gotune"]
 		if !okP || !okG {
 			continue
 		}
-		fmt.Printf("| %s (%d × %d) | %s | %.0f | %.0f | %.2f× | %.2f GB | %.2f GB | %.2f× |\n", k.model, g.Batch, g.Seq, k.method,
+		fmt.Printf("| %s (%d × %d) | %s | %.0f | %.0f | %.2f× | %.2f GB | %.2f GB | %.2f×", k.model, g.Batch, g.Seq, k.method,
 			p.MedianMS, g.MedianMS, g.MedianMS/p.MedianMS, float64(p.RSSKB)/1e6, float64(g.RSSKB)/1e6, float64(g.RSSKB)/float64(p.RSSKB))
+		if old {
+			if o, ok := byKey[k]["gotune-old"]; ok {
+				fmt.Printf(" | %.0f | %.2f× | %.1f–%.1f", o.MedianMS, g.MedianMS/o.MedianMS, min(p.Load, g.Load, o.Load), max(p.Load, g.Load, o.Load))
+			} else {
+				fmt.Printf(" | – | – | %.1f–%.1f", min(p.Load, g.Load), max(p.Load, g.Load))
+			}
+		}
+		fmt.Println(" |")
 	}
 }
