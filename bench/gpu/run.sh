@@ -125,6 +125,8 @@ step torch-llama1b-lora-bf16 50 $T --model $LLAMA --method lora $LB --warmup 2 -
 step gotune-llama1b-lora-bf16 170 $G --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0 --bf16
 step gotune-bert-full-bf16 90 $G --model $BERT --method full $BB --warmup 2 --steps 5 --bf16
 step torch-bert-full-bf16 60 $T --model $BERT --method full $BB --warmup 2 --steps 5 --dtype bf16
+# QLoRA: the same LoRA on a base quantised to NF4 (bitsandbytes' 4-bit layout), bf16 matrix products.
+step gotune-llama1b-qlora-nf4-bf16 170 $G --model $LLAMA --method lora $LB --warmup 2 --steps 5 --dropout 0 --bf16 --quantize-base nf4
 # Gradient checkpointing's memory/time trade on BERT-base full (f32).
 step gotune-bert-full-gc 90 $G --model $BERT --method full $BB --warmup 2 --steps 5 --gradient-checkpointing
 
