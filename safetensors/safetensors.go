@@ -191,12 +191,9 @@ func Read(r io.Reader, size int64, name string) (*File, error) {
 		if en > dataSize {
 			return nil, errf("tensor %q: data_offsets [%d, %d] run past the end of the data (%d bytes; file truncated?)", key, b, en, dataSize)
 		}
-		n := int64(1)
-		for _, d := range e.Shape {
-			if d < 0 {
-				return nil, errf("tensor %q: negative dimension in shape %v", key, e.Shape)
-			}
-			n *= int64(d)
+		n, err := numElements(e.Shape, dataSize)
+		if err != nil {
+			return nil, errf("tensor %q: shape %v of %s: %v", key, e.Shape, e.DType, err)
 		}
 		if n*int64(es) != en-b {
 			return nil, errf("tensor %q: shape %v of %s needs %d bytes but data_offsets span %d", key, e.Shape, e.DType, n*int64(es), en-b)
@@ -232,6 +229,31 @@ func Read(r io.Reader, size int64, name string) (*File, error) {
 		out.byName[t.Name] = t
 	}
 	return out, nil
+}
+
+// numElements returns the product of shape, refusing negative dimensions
+// and products larger than limit (the data section's size in bytes, which
+// bounds any element count) before they can overflow.
+func numElements(shape []int, limit int64) (int64, error) {
+	n := int64(1)
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("negative dimension")
+		}
+		if d == 0 {
+			n = 0
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	for _, d := range shape {
+		if n > limit/int64(d) {
+			return 0, fmt.Errorf("needs more bytes than the %d bytes of data in the file", limit)
+		}
+		n *= int64(d)
+	}
+	return n, nil
 }
 
 func decode(t *Tensor, b []byte) {
