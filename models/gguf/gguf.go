@@ -46,6 +46,9 @@ type Model struct {
 
 // Load reads a LLaMA-architecture GGUF file.
 func Load(path string) (*Model, error) {
+	if err := checkFile(path); err != nil {
+		return nil, err
+	}
 	f, err := hf.Open(path)
 	if err != nil {
 		return nil, err
@@ -78,6 +81,15 @@ func Load(path string) (*Model, error) {
 		}
 		_, dims := info.GoMLXShape()
 		data := decode(raw, info.Type)
+		if strings.HasSuffix(name, "q_proj.weight") || strings.HasSuffix(name, "k_proj.weight") {
+			heads := cfg.NumAttentionHeads
+			if strings.HasSuffix(name, "k_proj.weight") {
+				heads = cfg.NumKeyValueHeads
+			}
+			if len(dims) != 2 || dims[0]%(2*heads) != 0 {
+				return nil, fmt.Errorf("%s: tensor %q has shape %v, want 2 dimensions with rows a multiple of 2×%d heads", path, ti.Name, dims, heads)
+			}
+		}
 		switch {
 		case strings.HasSuffix(name, "q_proj.weight"):
 			data = unpermute(data, dims, cfg.NumAttentionHeads)
