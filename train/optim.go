@@ -53,6 +53,10 @@ type Options struct {
 	TotalSteps  int
 	// GradAccum is the number of micro-batches per optimizer step (≥ 1).
 	GradAccum int
+	// SkipNonFinite makes a step whose loss or gradient norm is NaN or
+	// infinite leave the weights and moments unchanged (Stats.Skipped)
+	// instead of writing NaNs into them; the step still counts.
+	SkipNonFinite bool
 	// NoDecay reports weights exempt from weight decay; nil means
 	// DefaultNoDecay.
 	NoDecay func(name string) bool

@@ -3,6 +3,7 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 
@@ -49,6 +50,13 @@ func (t *Trainer) SaveState(dir string, extra any) error {
 		ts = append(ts, &safetensors.Tensor{Name: "weight/" + n, Shape: shape, F32: w},
 			&safetensors.Tensor{Name: "adam_m/" + n, Shape: shape, F32: varData(t.m[i].MustValue())},
 			&safetensors.Tensor{Name: "adam_v/" + n, Shape: shape, F32: varData(t.v[i].MustValue())})
+	}
+	for _, x := range ts {
+		for _, v := range x.F32 {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("saving checkpoint: %s holds %v after step %d (training diverged); the previous checkpoint is kept", x.Name, v, t.step)
+			}
+		}
 	}
 	rng, err := t.params.RNGState()
 	if err != nil {

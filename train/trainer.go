@@ -58,6 +58,9 @@ type Stats struct {
 	// Applied is true when the step updated the weights (the last
 	// micro-batch of an accumulation).
 	Applied bool
+	// Skipped is true when Options.SkipNonFinite discarded this batch's
+	// gradients: its loss or the step's gradient norm was not finite.
+	Skipped bool
 }
 
 // New prepares a trainer: it collects the trainable weights and creates
@@ -208,8 +211,11 @@ func (t *Trainer) gradients(xs []*Node) (loss *Node, grads []*Node) {
 }
 
 // update applies clipping and AdamW to grads, given lr and the 1-based
-// step number t as scalar nodes; it returns the pre-clip global norm.
-func (t *Trainer) update(grads []*Node, lr, step *Node) *Node {
+// step number t as scalar nodes; it returns the pre-clip global norm and,
+// with Options.SkipNonFinite, a boolean scalar telling whether the update
+// was applied: it is discarded (weights and moments kept) when the norm,
+// loss (when not nil) or any updated weight is not finite.
+func (t *Trainer) update(grads []*Node, lr, step, loss *Node) (norm, applied *Node) {
 	g := lr.Graph()
 	o := t.opts
 	var sq *Node
@@ -221,7 +227,7 @@ func (t *Trainer) update(grads []*Node, lr, step *Node) *Node {
 			sq = Add(sq, s)
 		}
 	}
-	norm := Sqrt(sq)
+	norm = Sqrt(sq)
 	scale := ScalarOne(g, dtypes.Float32)
 	if o.MaxGradNorm > 0 {
 		scale = Min(scale, Div(Scalar(g, dtypes.Float32, o.MaxGradNorm), AddScalar(norm, 1e-6)))
@@ -232,9 +238,21 @@ func (t *Trainer) update(grads []*Node, lr, step *Node) *Node {
 	bc1 := OneMinus(Pow(Scalar(g, dtypes.Float32, o.Beta1), step))
 	sqrtBC2 := Sqrt(OneMinus(Pow(Scalar(g, dtypes.Float32, o.Beta2), step)))
 	epsHat := MulScalar(sqrtBC2, o.Eps)
+	type assign struct {
+		v        *model.Variable
+		old, new *Node
+	}
+	var assigns []assign
+	if o.SkipNonFinite {
+		applied = IsFinite(norm)
+		if loss != nil {
+			applied = LogicalAnd(applied, IsFinite(ConvertDType(loss, norm.DType())))
+		}
+	}
 	for i, n := range t.names {
 		pv := t.params.Var(n)
-		p := pv.NodeValue(g)
+		p0 := pv.NodeValue(g)
+		p := p0
 		gr := Mul(grads[i], scale)
 		lrI := lr
 		if o.LRScale != nil {
@@ -245,23 +263,40 @@ func (t *Trainer) update(grads []*Node, lr, step *Node) *Node {
 		if o.WeightDecay > 0 && !o.NoDecay(n) {
 			p = Mul(p, OneMinus(MulScalar(lrI, o.WeightDecay)))
 		}
-		m := Add(MulScalar(t.m[i].NodeValue(g), o.Beta1), MulScalar(gr, 1-o.Beta1))
-		v := Add(MulScalar(t.v[i].NodeValue(g), o.Beta2), MulScalar(Square(gr), 1-o.Beta2))
+		m0, v0 := t.m[i].NodeValue(g), t.v[i].NodeValue(g)
+		m := Add(MulScalar(m0, o.Beta1), MulScalar(gr, 1-o.Beta1))
+		v := Add(MulScalar(v0, o.Beta2), MulScalar(Square(gr), 1-o.Beta2))
 		stepSize := Div(Mul(lrI, sqrtBC2), bc1)
 		p = Sub(p, Mul(stepSize, Div(m, Add(Sqrt(v), epsHat))))
-		t.m[i].SetValueGraph(m)
-		t.v[i].SetValueGraph(v)
-		pv.SetValueGraph(p)
+		assigns = append(assigns, assign{t.m[i], m0, m}, assign{t.v[i], v0, v}, assign{pv, p0, p})
+		if applied != nil {
+			applied = LogicalAnd(applied, ReduceLogicalAnd(IsFinite(p)))
+		}
 	}
-	return norm
+	for _, a := range assigns {
+		x := a.new
+		if applied != nil {
+			x = Where(applied, a.new, a.old)
+		}
+		a.v.SetValueGraph(x)
+	}
+	return norm, applied
 }
 
-// stepGraph: inputs..., lr, step → loss, grad norm (no accumulation).
+// outputs appends the applied flag (as a float32 0/1) when there is one.
+func outputs(applied *Node, xs ...*Node) []*Node {
+	if applied != nil {
+		xs = append(xs, ConvertDType(applied, dtypes.Float32))
+	}
+	return xs
+}
+
+// stepGraph: inputs..., lr, step → loss, grad norm[, applied] (no accumulation).
 func (t *Trainer) stepGraph(_ *Graph, xs []*Node) []*Node {
 	n := len(xs)
 	loss, grads := t.gradients(xs[:n-2])
-	norm := t.update(grads, xs[n-2], xs[n-1])
-	return []*Node{loss, norm}
+	norm, applied := t.update(grads, xs[n-2], xs[n-1], loss)
+	return outputs(applied, loss, norm)
 }
 
 // accGraph: inputs... → loss; adds gradients / GradAccum to the accumulators.
@@ -270,7 +305,12 @@ func (t *Trainer) accGraph(_ *Graph, xs []*Node) []*Node {
 	g := xs[0].Graph()
 	inv := 1 / float64(t.opts.GradAccum)
 	for i, gr := range grads {
-		t.acc[i].SetValueGraph(Add(t.acc[i].NodeValue(g), MulScalar(gr, inv)))
+		acc := t.acc[i].NodeValue(g)
+		sum := Add(acc, MulScalar(gr, inv))
+		if t.opts.SkipNonFinite { // a non-finite micro-batch adds nothing
+			sum = Where(IsFinite(ConvertDType(loss, gr.DType())), sum, acc)
+		}
+		t.acc[i].SetValueGraph(sum)
 	}
 	return []*Node{loss}
 }
@@ -283,7 +323,8 @@ func (t *Trainer) applyGraph(g *Graph, xs []*Node) []*Node {
 		grads[i] = a.NodeValue(g)
 		a.SetValueGraph(ZerosLike(grads[i]))
 	}
-	return []*Node{t.update(grads, lr, step)}
+	norm, applied := t.update(grads, lr, step, nil)
+	return outputs(applied, norm)
 }
 
 // TrainStep runs one micro-batch: forward, backward and, on the last
@@ -300,7 +341,9 @@ func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
 			return Stats{}, fmt.Errorf("training step %d: %w", t.step+1, err)
 		}
 		t.step++
-		return Stats{Loss: scalar(out[0]), GradNorm: scalar(out[1]), LR: lr, Applied: true}, nil
+		st := Stats{Loss: scalar(out[0]), GradNorm: scalar(out[1]), LR: lr, Applied: true}
+		st.Skipped = t.opts.SkipNonFinite && scalar(out[2]) == 0
+		return st, nil
 	}
 	out, g, err := t.run(t.accE, inputs)
 	t.lastStep = g
@@ -308,6 +351,7 @@ func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
 		return Stats{}, fmt.Errorf("training step %d: %w", t.step+1, err)
 	}
 	st := Stats{Loss: scalar(out[0]), LR: lr}
+	st.Skipped = t.opts.SkipNonFinite && !finite(st.Loss)
 	t.micro++
 	if t.micro == t.opts.GradAccum {
 		out, _, err := t.run(t.applyE, nil, lrT, stepT)
@@ -317,9 +361,12 @@ func (t *Trainer) TrainStep(inputs []*tensors.Tensor) (Stats, error) {
 		t.micro = 0
 		t.step++
 		st.GradNorm, st.Applied = scalar(out[0]), true
+		st.Skipped = st.Skipped || t.opts.SkipNonFinite && scalar(out[1]) == 0
 	}
 	return st, nil
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // Evaluate runs the model without dropout and returns the loss and output.
 func (t *Trainer) Evaluate(inputs []*tensors.Tensor) (loss float64, output *tensors.Tensor, err error) {
