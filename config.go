@@ -109,6 +109,11 @@ type Config struct {
 	// BF16 computes matrix products in bfloat16 (float32 weights, optimizer
 	// state, norms and loss), as the Hugging Face Trainer's bf16.
 	BF16 bool `yaml:"bf16,omitempty"`
+	// SkipNonFinite skips (leaves the weights unchanged on) a step whose
+	// loss or gradient norm is NaN or infinite, counting it in
+	// metrics.jsonl's "skipped_nonfinite"; without it such a step stops
+	// the run with an error naming the step.
+	SkipNonFinite bool `yaml:"skip_nonfinite,omitempty"`
 
 	LoggingSteps int `yaml:"logging_steps"`
 	// EvalSteps > 0 also evaluates every that many optimizer steps.

@@ -78,6 +78,9 @@ type progressRecord struct {
 	HasBest   bool               `json:"has_best"`
 	LossSum   float64            `json:"-"`
 	LossCount int                `json:"-"`
+
+	// Skipped counts the non-finite batches skipped (--skip-nonfinite).
+	Skipped int `json:"skipped_nonfinite,omitempty"`
 }
 
 // Run folder layout.
@@ -129,8 +132,13 @@ func Train(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 		return nil, err
 	}
 	cfg.absPaths()
-	if err := prepareRunDir(&cfg); err != nil {
+	lock, err := prepareRunDir(&cfg)
+	if err != nil {
 		return nil, err
+	}
+	defer lock.unlock()
+	if lock.stale > 0 {
+		fmt.Fprintf(w, "taking over the lock of process %d, which is no longer running\n", lock.stale)
 	}
 	j := &job{cfg: cfg, w: w}
 	if err := j.setup(); err != nil {
@@ -139,20 +147,53 @@ func Train(ctx context.Context, cfg Config, w io.Writer) (*Result, error) {
 	return j.run(ctx)
 }
 
-func prepareRunDir(cfg *Config) error {
-	entries, err := os.ReadDir(cfg.Out)
+// prepareRunDir checks the run folder against --resume and --overwrite,
+// clears it for --overwrite, and returns its lock (see lockRunDir).
+func prepareRunDir(cfg *Config) (*runLock, error) {
+	entries, err := runDirEntries(cfg.Out)
+	if cfg.Resume && (err != nil || len(entries) == 0) {
+		return nil, fmt.Errorf("--resume: run folder %s does not exist or is empty", cfg.Out)
+	}
+	lock, err := lockRunDir(cfg.Out)
+	if err != nil {
+		return nil, err
+	}
+	if err := prepareLocked(cfg); err != nil {
+		lock.unlock()
+		return nil, err
+	}
+	return lock, nil
+}
+
+// runDirEntries lists the run folder, without its lock file.
+func runDirEntries(dir string) ([]os.DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	out := entries[:0]
+	for _, e := range entries {
+		if e.Name() != LockFile {
+			out = append(out, e)
+		}
+	}
+	return out, err
+}
+
+func prepareLocked(cfg *Config) error {
+	entries, err := runDirEntries(cfg.Out)
+	if err != nil {
+		return fmt.Errorf("run folder %s: %w", cfg.Out, err)
+	}
 	switch {
-	case err == nil && len(entries) > 0 && !cfg.Resume && !cfg.Overwrite:
+	case len(entries) > 0 && !cfg.Resume && !cfg.Overwrite:
 		return fmt.Errorf("run folder %s exists and is not empty: pass --resume to continue it or --overwrite to replace it", cfg.Out)
-	case err == nil && cfg.Overwrite && !cfg.Resume:
+	case cfg.Overwrite && !cfg.Resume:
 		if _, err := os.Stat(filepath.Join(cfg.Out, ConfigFile)); err != nil && len(entries) > 0 {
 			return fmt.Errorf("refusing to --overwrite %s: it does not look like a gotune run folder (no %s)", cfg.Out, ConfigFile)
 		}
-		if err := os.RemoveAll(cfg.Out); err != nil {
-			return fmt.Errorf("clearing %s: %w", cfg.Out, err)
+		for _, e := range entries {
+			if err := os.RemoveAll(filepath.Join(cfg.Out, e.Name())); err != nil {
+				return fmt.Errorf("clearing %s: %w", cfg.Out, err)
+			}
 		}
-	case cfg.Resume && (err != nil || len(entries) == 0):
-		return fmt.Errorf("--resume: run folder %s does not exist or is empty", cfg.Out)
 	}
 	if cfg.Resume {
 		for _, d := range []string{CheckpointDirName, ModelDirName} {
@@ -164,7 +205,7 @@ func prepareRunDir(cfg *Config) error {
 			return fmt.Errorf("--resume: %s has no checkpoint (%s)", cfg.Out, CheckpointDirName)
 		}
 	}
-	return os.MkdirAll(cfg.Out, 0o755)
+	return nil
 }
 
 func (j *job) printf(format string, args ...any) { fmt.Fprintf(j.w, format, args...) }
@@ -317,7 +358,7 @@ func (j *job) setupTraining() error {
 	topts := train.Options{
 		LR: cfg.LR, WeightDecay: cfg.WeightDecay, MaxGradNorm: cfg.MaxGradNorm, Schedule: sched,
 		WarmupSteps: warm, TotalSteps: j.total, GradAccum: cfg.GradAccum,
-		Devices: cfg.Devices, Sharding: cfg.Sharding,
+		Devices: cfg.Devices, Sharding: cfg.Sharding, SkipNonFinite: cfg.SkipNonFinite,
 	}
 	if s, ok := j.meth.(interface{ LRScale(name string) float64 }); ok { // per-weight rates (LoRA+)
 		topts.LRScale = s.LRScale
@@ -467,9 +508,15 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	}
 	prog := runlog.NewProgress(j.w, "train", j.total)
 	interrupted := false
+	skipped := 0 // non-finite batches skipped since the last checkpoint
 	save := func() error {
 		rec.Elapsed = time.Since(start).Seconds()
-		return tr.SaveState(ckpt, rec)
+		rec.Skipped += skipped
+		skipped = 0
+		if err := tr.SaveState(ckpt, rec); err != nil {
+			return fmt.Errorf("saving the checkpoint of step %d (the previous one is kept): %w", tr.Step(), err)
+		}
+		return nil
 	}
 	var lossSum float64
 	var lossN int
@@ -492,11 +539,19 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			if math.IsNaN(st.Loss) || math.IsInf(st.Loss, 0) {
-				return nil, fmt.Errorf("training diverged at step %d (loss %v); try a lower --lr", tr.Step(), st.Loss)
+			stepNo := tr.Step() // the step this batch belongs to
+			if !st.Applied {
+				stepNo++
 			}
-			lossSum += st.Loss
-			lossN++
+			if st.Skipped {
+				skipped++
+				j.printf("step %d: skipped a batch with loss %v, gradient norm %v (--skip-nonfinite)\n", stepNo, st.Loss, st.GradNorm)
+			} else if err := checkFinite(st, stepNo); err != nil {
+				return nil, err
+			} else {
+				lossSum += st.Loss
+				lossN++
+			}
 			if !st.Applied {
 				continue
 			}
@@ -504,8 +559,18 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 			prog.Update(step, runlog.Field{Key: "loss", Value: fmt.Sprintf("%.4f", st.Loss)}, runlog.Field{Key: "lr", Value: fmt.Sprintf("%.2e", st.LR)})
 			rec.Epoch, rec.Batch = epoch, bi+1
 			if step%cfg.LoggingSteps == 0 || step == j.total {
-				if err := j.log.Write(map[string]any{"kind": "train", "step": step, "epoch": float64(epoch) + float64(bi+1)/float64(len(batches)),
-					"loss": lossSum / float64(lossN), "lr": st.LR, "grad_norm": st.GradNorm, "elapsed": time.Since(start).Seconds()}); err != nil {
+				r := map[string]any{"kind": "train", "step": step, "epoch": float64(epoch) + float64(bi+1)/float64(len(batches)),
+					"lr": st.LR, "grad_norm": st.GradNorm, "elapsed": time.Since(start).Seconds()}
+				if lossN > 0 {
+					r["loss"] = lossSum / float64(lossN)
+				}
+				if !finite(st.GradNorm) {
+					delete(r, "grad_norm")
+				}
+				if cfg.SkipNonFinite {
+					r["skipped_nonfinite"] = rec.Skipped + skipped
+				}
+				if err := j.log.Write(r); err != nil {
 					return nil, err
 				}
 				lossSum, lossN = 0, 0
@@ -587,6 +652,22 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	return res, nil
 }
 
+// checkFinite stops a run whose loss or gradient norm went NaN or
+// infinite: the weights of this step are lost, the last checkpoint (written
+// before it, with finite weights) is what --resume continues from.
+func checkFinite(st train.Stats, step int) error {
+	what, v := "loss", st.Loss
+	if finite(v) && st.Applied {
+		what, v = "gradient norm", st.GradNorm
+	}
+	if finite(v) {
+		return nil
+	}
+	return fmt.Errorf("training diverged at step %d (%s %v): the last checkpoint is kept; try a lower --lr, or --skip-nonfinite to skip such batches", step, what, v)
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
 // evaluate runs the eval set, logs it, keeps the model if it is the best so
 // far, and reports whether early stopping triggers.
 func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, error) {
@@ -629,7 +710,8 @@ func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, erro
 			return false, fmt.Errorf("saving model: %w", err)
 		}
 		if err := writeMethodInfo(tmp, j.meth.Name(), j.cfg.Model, j.cfg.Task); err != nil {
-			return false, err
+			os.RemoveAll(tmp)
+			return false, fmt.Errorf("saving model: %w", err)
 		}
 		if err := checkpoint.ReplaceDir(tmp, dst); err != nil {
 			return false, err
