@@ -475,7 +475,14 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 		if err := tr.LoadState(ckpt, &rec); err != nil {
 			return nil, err
 		}
-		if err := truncateMetrics(filepath.Join(cfg.Out, MetricsFile), tr.Step()); err != nil {
+		// A checkpoint taken inside an epoch (Batch > 0) precedes that
+		// epoch's end-of-epoch records at its step: the resumed run writes them.
+		after := map[string]bool{}
+		if rec.Batch > 0 {
+			after["epoch"] = true
+			after["eval"] = cfg.EvalSteps == 0 || tr.Step()%cfg.EvalSteps != 0
+		}
+		if err := truncateMetrics(filepath.Join(cfg.Out, MetricsFile), tr.Step(), after); err != nil {
 			return nil, err
 		}
 		j.printf("resuming from %s at step %d (epoch %d, batch %d)\n", ckpt, tr.Step(), rec.Epoch+1, rec.Batch)
@@ -522,8 +529,11 @@ func (j *job) run(ctx context.Context) (*Result, error) {
 	var lossN int
 	stop := false
 	for epoch := rec.Epoch; epoch < cfg.Epochs || (cfg.MaxSteps > 0 && tr.Step() < j.total); epoch++ {
-		if tr.Step() >= j.total {
-			break // max_steps reached: no empty epochs (and no repeated evaluations) after it
+		if tr.Step() >= j.total && !(epoch == rec.Epoch && rec.Batch > 0) {
+			// max_steps reached: no empty epochs (and no repeated evaluations)
+			// after it. A run resumed from a checkpoint taken after the last
+			// step but before its epoch's end still ends that epoch (below).
+			break
 		}
 		epochStart := time.Now()
 		batches, err := j.trainBatches(epoch)
@@ -723,8 +733,10 @@ func (j *job) evaluate(rec *progressRecord, step int, epoch float64) (bool, erro
 }
 
 // truncateMetrics drops the records a killed run logged after its last
-// checkpoint (step > keepStep), so a resumed run does not log them twice.
-func truncateMetrics(path string, keepStep int) error {
+// checkpoint: those of later steps, and those at keepStep whose kind is
+// in after (logged at the end of an epoch, after a checkpoint taken at its
+// last step), so a resumed run does not log them twice.
+func truncateMetrics(path string, keepStep int, after map[string]bool) error {
 	if _, err := os.Stat(path); os.IsNotExist(err) {
 		return nil
 	}
@@ -734,7 +746,7 @@ func truncateMetrics(path string, keepStep int) error {
 	}
 	var b strings.Builder
 	for _, r := range recs {
-		if s, ok := r["step"].(float64); ok && int(s) > keepStep {
+		if s, ok := r["step"].(float64); ok && (int(s) > keepStep || int(s) == keepStep && after[fmt.Sprint(r["kind"])]) {
 			continue
 		}
 		line, err := json.Marshal(r)

@@ -333,6 +333,7 @@ func TestResumeInProcess(t *testing.T) {
 		{"epoch-end", 1, 4, 12},
 		{"between-saves", 1, 4, 3},
 		{"grad-accum", 2, 8, 5},
+		{"last-step", 1, 4, 24}, // checkpointed after the last step, before the last epoch's evaluation
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tinyConfig(t, model, trainPath, evalPath)
@@ -374,6 +375,15 @@ func TestResumeInProcess(t *testing.T) {
 				if !bitwise {
 					t.Errorf("%s: resumed run differs from the uninterrupted one: max |diff| %g", f, d)
 				}
+			}
+			// metrics.jsonl logs each record once, as the uninterrupted run's.
+			seen := map[string]bool{}
+			for _, r := range readLines(t, filepath.Join(cfg.Out, gotune.MetricsFile)) {
+				k := fmt.Sprint(r["kind"], r["step"])
+				if seen[k] {
+					t.Errorf("metrics.jsonl logs %s twice", k)
+				}
+				seen[k] = true
 			}
 		})
 	}
