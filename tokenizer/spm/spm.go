@@ -48,6 +48,17 @@ func New(pieces []string, scores []float32, types []int32, bos, eos, unk int) (*
 	if len(scores) != len(pieces) || (types != nil && len(types) != len(pieces)) {
 		return nil, fmt.Errorf("spm: %d pieces but %d scores and %d types", len(pieces), len(scores), len(types))
 	}
+	if unk < 0 || unk >= len(pieces) {
+		return nil, fmt.Errorf("spm: unknown-token id %d is not one of the %d pieces", unk, len(pieces))
+	}
+	for _, sp := range []struct {
+		name string
+		id   int
+	}{{"BOS", bos}, {"EOS", eos}} {
+		if sp.id < -1 || sp.id >= len(pieces) { // -1: none, as SentencePiece's bos_id/eos_id
+			return nil, fmt.Errorf("spm: %s id %d is not one of the %d pieces", sp.name, sp.id, len(pieces))
+		}
+	}
 	t := &Tokenizer{pieces: pieces, scores: scores, types: types, index: make(map[string]int, len(pieces)),
 		BOS: bos, EOS: eos, UNK: unk, AddDummyPrefix: true}
 	if t.types == nil {
@@ -138,7 +149,7 @@ func (t *Tokenizer) Encode(text string) []int {
 			ids = append(ids, id)
 			continue
 		}
-		if t.byteID[p[0]] >= 0 {
+		if t.hasBytes(p) {
 			for i := 0; i < len(p); i++ {
 				ids = append(ids, t.byteID[p[i]])
 			}
@@ -147,6 +158,17 @@ func (t *Tokenizer) Encode(text string) []int {
 		ids = append(ids, t.UNK)
 	}
 	return ids
+}
+
+// hasBytes reports whether every byte of p has a byte piece (byte
+// fallback); otherwise p becomes the unknown token, as in SentencePiece.
+func (t *Tokenizer) hasBytes(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if t.byteID[p[i]] < 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // mergeable reports whether id may be produced from text (normal and
