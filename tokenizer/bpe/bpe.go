@@ -70,6 +70,9 @@ func Load(encoderPath, mergesPath string) (*Tokenizer, error) {
 	if err := json.Unmarshal(data, &vocab); err != nil {
 		return nil, fmt.Errorf("%s: %w", encoderPath, err)
 	}
+	if err := checkIDs(encoderPath, vocab, 0); err != nil {
+		return nil, err
+	}
 	mdata, err := os.ReadFile(mergesPath)
 	if err != nil {
 		return nil, err
@@ -134,6 +137,14 @@ func LoadTokenizerJSON(path string) (*Tokenizer, error) {
 		}
 		merges = append(merges, pair)
 	}
+	if err := checkIDs(path, f.Model.Vocab, len(f.AddedTokens)); err != nil {
+		return nil, err
+	}
+	for _, a := range f.AddedTokens {
+		if a.ID < 0 || a.ID >= len(f.Model.Vocab)+len(f.AddedTokens) {
+			return nil, fmt.Errorf("%s: added token %q has id %d, outside the %d vocabulary and added tokens", path, a.Content, a.ID, len(f.Model.Vocab)+len(f.AddedTokens))
+		}
+	}
 	t := New(f.Model.Vocab, merges)
 	for _, a := range f.AddedTokens {
 		t.Special[a.Content] = a.ID
@@ -143,6 +154,18 @@ func LoadTokenizerJSON(path string) (*Tokenizer, error) {
 		t.inverse[a.ID] = a.Content
 	}
 	return t, nil
+}
+
+// checkIDs refuses vocabulary ids that are negative or beyond the number
+// of tokens (the vocabulary and extra added tokens): ids are dense, and a
+// hostile id must not size the id table.
+func checkIDs(path string, vocab map[string]int, extra int) error {
+	for s, id := range vocab {
+		if id < 0 || id >= len(vocab)+extra {
+			return fmt.Errorf("%s: token %q has id %d, outside the %d tokens of the vocabulary", path, s, id, len(vocab)+extra)
+		}
+	}
+	return nil
 }
 
 // VocabSize returns the number of ids.

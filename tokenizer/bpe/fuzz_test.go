@@ -11,6 +11,8 @@ import (
 // text without panicking, with ids inside the vocabulary.
 func FuzzLoadTokenizerJSON(f *testing.F) {
 	f.Add([]byte(`{"added_tokens":[{"id":5,"content":"<|endoftext|>"}],"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"Ġ":3,"Ġa":4},"merges":["a b",["Ġ","a"]]}}`))
+	f.Add([]byte(`{"added_tokens":[{"id":1000000000000,"content":"<x>"}],"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":0},"merges":[]}}`))
+	f.Add([]byte(`{"pre_tokenizer":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":-1,"b":4000000000},"merges":["a b"]}}`))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p := filepath.Join(dir, "tokenizer.json")
