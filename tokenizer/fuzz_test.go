@@ -34,6 +34,7 @@ func FuzzTokenizerJSON(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"model":{"type":"WordPiece","unk_token":"[UNK]","vocab":{"[UNK]":0,"[CLS]":1,"[SEP]":2,"[PAD]":3,"a":4,"##b":5}},"normalizer":{"type":"BertNormalizer","lowercase":true},"pre_tokenizer":{"type":"BertPreTokenizer"},"added_tokens":[{"id":6,"content":"<x>","special":true}]}`))
+	f.Add([]byte(`{"model":{"type":"WordPiece","vocab":{"[UNK]":0,"[CLS]":1,"[SEP]":2,"[PAD]":3,"a":2147483647}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		tk, err := fromTokenizerJSON("tokenizer.json", b, tokConfig{}, fuzzNames())
 		if err != nil {

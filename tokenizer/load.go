@@ -294,17 +294,20 @@ func fromTokenizerJSON(path string, data []byte, cfg tokConfig, names specialNam
 	if m.MaxInputCharsPerWord != nil {
 		t.maxChars = *m.MaxInputCharsPerWord
 	}
+	// Ids are dense: one beyond the token count would only size the id
+	// table (a hostile 2^31-1 would take 32 GB).
+	n := len(m.Vocab) + len(tj.AddedTokens)
 	size := int32(0)
 	for tok, id := range m.Vocab {
-		if id < 0 {
-			return nil, fmt.Errorf("%s: model.vocab[%q] = %d: negative id", path, tok, id)
+		if id < 0 || int(id) >= n {
+			return nil, fmt.Errorf("%s: model.vocab[%q] = %d: the id is negative or beyond the %d tokens of model.vocab and added_tokens", path, tok, id, n)
 		}
 		t.vocab[tok] = id
 		size = max(size, id+1)
 	}
 	for i, at := range tj.AddedTokens {
-		if at.ID == nil || *at.ID < 0 {
-			return nil, fmt.Errorf("%s: added_tokens[%d] (%q): missing or negative id", path, i, at.Content)
+		if at.ID == nil || *at.ID < 0 || int(*at.ID) >= n {
+			return nil, fmt.Errorf("%s: added_tokens[%d] (%q): the id is missing, negative or beyond the %d tokens of model.vocab and added_tokens", path, i, at.Content, n)
 		}
 		t.vocab[at.Content] = *at.ID
 		size = max(size, *at.ID+1)
