@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Options names the fields of a record.
@@ -86,15 +87,30 @@ type Example struct {
 // text field or pre-tokenized "input_ids" (a JSON array of ints, or in CSV
 // and TSV a string such as "[101, 2023, 102]"), and the label field if
 // requireLabel. An empty label ("" or null) counts as no label.
+//
+// Untrusted text: a file must be UTF-8 (a leading byte order mark is
+// dropped; a UTF-16 one is an error), with no invalid UTF-8, no NUL bytes,
+// and no line longer than MaxLineBytes (except in a .json file, which may
+// be one long line); CRLF line ends are read as LF. Each of these is
+// checked in a first streaming pass that holds at most one line, before the
+// file is read whole, so a hostile file fails with its line number after
+// using at most MaxLineBytes of memory.
 func ReadFile(path string, opts Options, requireLabel bool) ([]Example, error) {
 	opts = opts.withDefaults()
+	ext := strings.ToLower(filepath.Ext(path))
+	if !slices.Contains([]string{".jsonl", ".json", ".csv", ".tsv"}, ext) {
+		return nil, fmt.Errorf("data: %s: unknown extension %q (want .jsonl, .json, .csv or .tsv)", path, ext)
+	}
+	if err := CheckText(path, ext == ".json"); err != nil {
+		return nil, err
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // UTF-8 byte order mark
+	data = bytes.TrimPrefix(data, utf8BOM)
 	var recs []record
-	switch ext := strings.ToLower(filepath.Ext(path)); ext {
+	switch ext {
 	case ".jsonl":
 		recs, err = readJSONLines(path, data)
 	case ".json":
@@ -124,6 +140,63 @@ func ReadFile(path string, opts Options, requireLabel bool) ([]Example, error) {
 		}
 	}
 	return out, nil
+}
+
+// MaxLineBytes is the longest line a data file may have (16 MiB), except
+// in .json files.
+const MaxLineBytes = 16 << 20
+
+var utf8BOM = []byte("\xef\xbb\xbf")
+
+// CheckText streams through a data file checking that it is UTF-8 text
+// (a UTF-8 byte order mark allowed) without NUL bytes, with lines of at
+// most MaxLineBytes (any length when anyLength); errors name the line. It
+// holds at most one line in memory.
+func CheckText(path string, anyLength bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	defer f.Close()
+	limit := MaxLineBytes
+	if anyLength {
+		if st, err := f.Stat(); err == nil && st.Size() >= int64(limit) {
+			limit = int(st.Size()) + 1
+		}
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), limit)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if line == 1 {
+			if bytes.HasPrefix(b, []byte("\xff\xfe")) || bytes.HasPrefix(b, []byte("\xfe\xff")) {
+				return fmt.Errorf("%s: the file is UTF-16 (it starts with a UTF-16 byte order mark); convert it to UTF-8", path)
+			}
+			b = bytes.TrimPrefix(b, utf8BOM)
+		}
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			return fmt.Errorf("%s:%d: NUL byte at column %d: not a UTF-8 text file (UTF-16, or binary?)", path, line, i+1)
+		}
+		if !utf8.Valid(b) {
+			i := 0
+			for i < len(b) {
+				r, n := utf8.DecodeRune(b[i:])
+				if r == utf8.RuneError && n <= 1 {
+					break
+				}
+				i += n
+			}
+			return fmt.Errorf("%s:%d: invalid UTF-8 at byte %d of the line (byte 0x%02x); the file must be UTF-8", path, line, i+1, b[i])
+		}
+	}
+	if err := sc.Err(); errors.Is(err, bufio.ErrTooLong) {
+		return fmt.Errorf("%s:%d: line longer than %d MiB", path, line+1, MaxLineBytes>>20)
+	} else if err != nil {
+		return fmt.Errorf("%s:%d: %w", path, line+1, err)
+	}
+	return nil
 }
 
 // record is one parsed record and its line.

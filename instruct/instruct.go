@@ -36,6 +36,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/gotune/gotune/data"
 )
 
 // Kinds of record.
@@ -78,6 +80,9 @@ type Record struct {
 func ReadFile(path, textField string) ([]Record, error) {
 	if textField == "" {
 		textField = "text"
+	}
+	if err := data.CheckText(path, strings.ToLower(filepath.Ext(path)) == ".json"); err != nil {
+		return nil, err
 	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
