@@ -16,6 +16,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/gotune/gotune"
+	"github.com/gotune/gotune/internal/memcheck"
 	"github.com/gotune/gotune/internal/testmodel"
 	"github.com/gotune/gotune/safetensors"
 	"github.com/gotune/gotune/train"
@@ -234,4 +235,38 @@ func TestNonFinite(t *testing.T) {
 		t.Errorf("skipped_nonfinite in metrics.jsonl = %v, want > 0; log:\n%s", last, log.String())
 	}
 	t.Logf("%d steps, %v batches skipped", res.Steps, last)
+}
+
+// TestConfigFileHostile: a config.yaml nested a million levels deep or
+// expanding aliases exponentially (a "billion laughs") fails with an error
+// naming the file, within a bounded allocation (yaml.v3's depth and alias
+// limits).
+func TestConfigFileHostile(t *testing.T) {
+	laughs := "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n"
+	prev := "a"
+	for _, c := range "bcdefghi" {
+		laughs += fmt.Sprintf("%c: &%c [*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s,*%s]\n", c, c, prev, prev, prev, prev, prev, prev, prev, prev, prev)
+		prev = string(c)
+	}
+	for name, content := range map[string]string{
+		"deep nesting":  "model: " + strings.Repeat("[", 1<<20),
+		"deep mappings": strings.Repeat("a:\n ", 100000),
+		"alias bomb":    laughs + "model: *i\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "config.yaml")
+			if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			alloc := memcheck.Allocated(func() { _, err = gotune.LoadConfigFile(p, gotune.DefaultConfig()) })
+			if err == nil || !strings.Contains(err.Error(), "config.yaml") {
+				t.Fatalf("error %v, want one naming the file", err)
+			}
+			t.Logf("%v (%d MiB allocated)", err, alloc>>20)
+			if alloc > 256<<20 {
+				t.Errorf("allocated %d MiB for a %d KiB file", alloc>>20, len(content)>>10)
+			}
+		})
+	}
 }
