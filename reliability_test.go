@@ -16,6 +16,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/gotune/gotune"
+	"github.com/gotune/gotune/data"
 	"github.com/gotune/gotune/internal/memcheck"
 	"github.com/gotune/gotune/internal/testmodel"
 	"github.com/gotune/gotune/safetensors"
@@ -141,6 +142,30 @@ func TestDiskFull(t *testing.T) {
 			t.Errorf("%s: the run resumed after the disk-full errors differs from the uninterrupted one: max |diff| %g", f, d)
 		}
 	}
+
+	// Predictions: a full disk fails the write and keeps the previous file.
+	p, err := gotune.LoadPredictor(filepath.Join(ref.Out, gotune.ModelDirName), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	preds := filepath.Join(mnt, "predictions.jsonl")
+	if err := p.PredictFile(evalPath, preds, data.DefaultOptions(), nil); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(preds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filler := fill(t, mnt, 0)
+	err = p.PredictFile(evalPath, preds, data.DefaultOptions(), nil)
+	if err == nil || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "predictions.jsonl") {
+		t.Errorf("predictions on a full disk: error %v, want one naming the file and saying the disk is full", err)
+	}
+	if after, err := os.ReadFile(preds); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("the previous predictions file changed (%v)", err)
+	}
+	os.Remove(filler)
+	noTempFiles(t, mnt)
 }
 
 // TestReadOnlyOut: a run folder that cannot be written fails before the

@@ -2,9 +2,11 @@ package safetensors
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/gotune/gotune/internal/memcheck"
@@ -44,5 +46,31 @@ func TestHostileSizes(t *testing.T) {
 				t.Errorf("allocated %d bytes for a %d-byte file (bound %d)", alloc, len(tc.file), limit)
 			}
 		})
+	}
+}
+
+// fullWriter accepts n bytes, then fails as a full disk does.
+type fullWriter struct{ n int }
+
+func (w *fullWriter) Write(p []byte) (int, error) {
+	if len(p) > w.n {
+		k := w.n
+		w.n = 0
+		return k, syscall.ENOSPC
+	}
+	w.n -= len(p)
+	return len(p), nil
+}
+
+// TestWriteDiskFull: a writer that runs out of space at any byte makes
+// Write fail with the underlying ENOSPC (the root package's TestDiskFull
+// checks the same on a real full file system, as root).
+func TestWriteDiskFull(t *testing.T) {
+	ts := []*Tensor{{Name: "w", Shape: []int{100000}, F32: make([]float32, 100000)}}
+	for _, n := range []int{0, 7, 8, 100, 1 << 16, 300000} {
+		err := Write(&fullWriter{n}, ts, map[string]string{"format": "pt"})
+		if !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("space for %d bytes: error %v, want ENOSPC", n, err)
+		}
 	}
 }
