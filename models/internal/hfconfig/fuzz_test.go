@@ -2,8 +2,10 @@ package hfconfig_test
 
 import (
 	"os"
+	"strings"
 	"testing"
 
+	"github.com/gotune/gotune/internal/memcheck"
 	"github.com/gotune/gotune/models/bert"
 	"github.com/gotune/gotune/models/gpt2"
 	"github.com/gotune/gotune/models/llama"
@@ -41,4 +43,19 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDeepNesting: a config.json nested a million levels deep fails with an
+// error naming the file (encoding/json stops at depth 10,000), within a
+// bounded allocation.
+func TestDeepNesting(t *testing.T) {
+	b := []byte(`{"model_type": "bert", "x": ` + strings.Repeat("[", 1<<20))
+	var err error
+	alloc := memcheck.Allocated(func() { _, err = bert.ParseConfig(b, "config.json") })
+	if err == nil || !strings.Contains(err.Error(), "config.json: not a valid config.json") {
+		t.Fatalf("error %v", err)
+	}
+	if alloc > 4<<20 {
+		t.Errorf("allocated %d MiB for a 1 MiB file", alloc>>20)
+	}
 }
