@@ -157,6 +157,7 @@ func TestHugeLine(t *testing.T) {
 		if alloc > 2*MaxLineBytes+1<<20 {
 			t.Errorf("%s: reading a 100 MB line allocated %d MiB (bound %d MiB)", ext, alloc>>20, (2*MaxLineBytes+1<<20)>>20)
 		}
+		os.Remove(p)
 	}
 	// Deep nesting: encoding/json stops at depth 10000.
 	var b bytes.Buffer
