@@ -114,6 +114,9 @@ type Config struct {
 	// metrics.jsonl's "skipped_nonfinite"; without it such a step stops
 	// the run with an error naming the step.
 	SkipNonFinite bool `yaml:"skip_nonfinite,omitempty"`
+	// QuantizeBase stores the frozen base's linear-layer weights quantised
+	// ("nf4" or "int8", QLoRA; docs/scale.md); "" keeps them float32.
+	QuantizeBase string `yaml:"quantize_base,omitempty"`
 
 	LoggingSteps int `yaml:"logging_steps"`
 	// EvalSteps > 0 also evaluates every that many optimizer steps.
@@ -285,6 +288,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("devices must be ≥ 0, got %d", c.Devices)
 	case c.Sharding != "" && c.Sharding != "dp" && c.Sharding != "fsdp":
 		return fmt.Errorf("sharding %q is not one of dp, fsdp", c.Sharding)
+	case nn.CheckQuantScheme(c.QuantizeBase) != nil:
+		return fmt.Errorf("quantize_base %q is not one of nf4, int8", c.QuantizeBase)
 	case c.MaxLen < 4:
 		return fmt.Errorf("max_len must be ≥ 4, got %d", c.MaxLen)
 	case c.Eval == "" && (c.EvalSplit <= 0 || c.EvalSplit >= 1):

@@ -330,6 +330,9 @@ func (j *job) setupTraining() error {
 	if err := j.meth.Prepare(m); err != nil {
 		return fmt.Errorf("method %s: %w", j.meth.Name(), err)
 	}
+	if _, err := method.QuantizeBase(m, cfg.QuantizeBase); err != nil {
+		return fmt.Errorf("--quantize-base %s: %w", cfg.QuantizeBase, err)
+	}
 	if err := m.Params().SeedRNG(cfg.Seed); err != nil {
 		return err
 	}

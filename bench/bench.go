@@ -56,6 +56,9 @@ type Options struct {
 	Sharding string
 	// Opts are gradient checkpointing and bf16 (nn.Options).
 	Opts nn.Options
+	// QuantizeBase stores the frozen linear weights quantised after the
+	// method is prepared ("nf4", "int8"; "" keeps float32).
+	QuantizeBase string
 	// Profile, when not nil, is called with true before the timed steps
 	// and false after them.
 	Profile func(start bool)
@@ -411,6 +414,9 @@ func prepare(o *Options) (s *setup, total int64, err error) {
 		}
 	default:
 		return nil, 0, fmt.Errorf("unknown benchmark method %q (valid: full, lora, head, freeze8, infer)", o.Method)
+	}
+	if _, err := method.QuantizeBase(s.m, o.QuantizeBase); err != nil {
+		return nil, 0, fmt.Errorf("--quantize-base %s: %w", o.QuantizeBase, err)
 	}
 	if err := p.SeedRNG(0); err != nil {
 		return nil, 0, err

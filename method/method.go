@@ -136,3 +136,45 @@ func TaskType(m Model) string {
 	}
 	return "SEQ_CLS"
 }
+
+// QuantizeBase stores the frozen linear-layer weights of m quantised
+// (nn.QuantNF4 or nn.QuantInt8; "" does nothing), as QLoRA's frozen base:
+// every 2-D ".weight" that is not an embedding table or output embedding
+// (Describer.Embeddings, names with "embeddings"), not in the task head,
+// not trainable, and not a weight the base lacked (NewWeights, which a
+// method saves). Call it after the method's Prepare. It returns the names
+// quantised, sorted.
+func QuantizeBase(m Model, scheme string) ([]string, error) {
+	if err := nn.CheckQuantScheme(scheme); err != nil || scheme == "" {
+		return nil, err
+	}
+	p := m.Params()
+	skip := map[string]bool{}
+	for _, n := range m.HeadParams() {
+		skip[n] = true
+	}
+	for _, n := range NewWeights(m) {
+		skip[n] = true
+	}
+	outAxis := 0
+	if d, ok := m.(Describer); ok {
+		for _, n := range d.Embeddings() {
+			skip[n] = true
+		}
+		if d.FanInFanOut() {
+			outAxis = 1
+		}
+	}
+	var done []string
+	for _, n := range p.Names() {
+		if skip[n] || !strings.HasSuffix(n, ".weight") || strings.Contains(n, "embeddings") ||
+			len(p.Shape(n)) != 2 || p.Trainable(n) || p.Quantization(n) != "" {
+			continue
+		}
+		if err := p.Quantize(n, scheme, outAxis); err != nil {
+			return done, err
+		}
+		done = append(done, n)
+	}
+	return done, nil
+}

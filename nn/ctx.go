@@ -60,6 +60,9 @@ type LinearHook interface {
 // message if it does not exist (graph building runs under an executor that
 // turns panics into errors).
 func (c *Ctx) Weight(name string) *Node {
+	if q := c.P.quant[name]; q != nil {
+		return q.node(c.G, false)
+	}
 	v := c.P.Var(name)
 	if v == nil {
 		panic(fmt.Errorf("model weight %q is missing", name))
@@ -69,6 +72,9 @@ func (c *Ctx) Weight(name string) *Node {
 
 // OptWeight returns the named weight's node, or nil when it does not exist.
 func (c *Ctx) OptWeight(name string) *Node {
+	if c.P.quant[name] != nil {
+		return c.Weight(name)
+	}
 	if v := c.P.Var(name); v != nil {
 		return v.NodeValue(c.G)
 	}
@@ -79,7 +85,7 @@ func (c *Ctx) OptWeight(name string) *Node {
 // module.bias to the last axis of x, letting hooks change the result.
 func (c *Ctx) Linear(module string, x *Node) *Node {
 	base := func(x *Node) *Node {
-		return c.dense(x, c.Weight(module+".weight"), c.OptWeight(module+".bias"), compute.DenseLayoutOutputsInput)
+		return c.linearBase(module, x, compute.DenseLayoutOutputsInput)
 	}
 	for _, h := range c.Hooks {
 		if lh, ok := h.(LinearHook); ok {
@@ -89,6 +95,25 @@ func (c *Ctx) Linear(module string, x *Node) *Node {
 		}
 	}
 	return base(x)
+}
+
+// linearBase computes a linear layer's own x·w (+ b). A quantised weight
+// (Params.Quantize) is dequantised right before the product; while
+// training, the dequantised weight is not kept for the backward pass but
+// recomputed there from the codes (a checkpoint on the codes, ended after
+// the product unless gradient checkpointing already recomputes the whole
+// layer), so only the quantised form stays in memory.
+func (c *Ctx) linearBase(module string, x *Node, layout compute.DenseLayout) *Node {
+	b := c.OptWeight(module + ".bias")
+	q := c.P.quant[module+".weight"]
+	if q == nil {
+		return c.dense(x, c.Weight(module+".weight"), b, layout)
+	}
+	y := c.dense(x, q.node(c.G, c.Training), b, layout)
+	if c.Training && !c.GradientCheckpointing {
+		y = y.StopCheckpoint()
+	}
+	return y
 }
 
 // dense is x·w (+ b) in the given weight layout, in bfloat16 when BF16.
@@ -282,7 +307,7 @@ func (c *Ctx) InputEmbeddings(x, mask *Node) (*Node, *Node) {
 // Linear layer of the same name (a LinearHook's base computes the Conv1D).
 func (c *Ctx) Conv1D(module string, x *Node) *Node {
 	base := func(x *Node) *Node {
-		return c.dense(x, c.Weight(module+".weight"), c.OptWeight(module+".bias"), compute.DenseLayoutInputOutputs)
+		return c.linearBase(module, x, compute.DenseLayoutInputOutputs)
 	}
 	for _, h := range c.Hooks {
 		if lh, ok := h.(LinearHook); ok {

@@ -6,6 +6,7 @@ package nn
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/gomlx/compute/dtypes"
@@ -22,6 +23,9 @@ import (
 type Params struct {
 	store *model.Store
 	vars  map[string]*model.Variable
+	// quant holds the frozen weights stored quantised (Quantize); their
+	// names are not in vars.
+	quant map[string]*quantized
 }
 
 // NewParams returns an empty parameter set with its own store.
@@ -33,14 +37,24 @@ func NewParams() *Params {
 func (p *Params) Store() *model.Store { return p.store }
 
 // Set creates the named weight, or replaces its value (the shape must then
-// be unchanged). data is copied.
+// be unchanged). data is copied. Setting a quantised weight quantises the
+// new value in the same scheme.
 func (p *Params) Set(name string, shape []int, data []float32) error {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
+	n := shapeSize(shape)
 	if n != len(data) {
 		return fmt.Errorf("weight %s: shape %v needs %d values, got %d", name, shape, n, len(data))
+	}
+	if q := p.quant[name]; q != nil {
+		if !slices.Equal(q.shape, shape) {
+			return fmt.Errorf("weight %s: shape %v does not match existing %v", name, shape, q.shape)
+		}
+		if err := p.Delete(name); err != nil {
+			return err
+		}
+		if err := p.Set(name, shape, data); err != nil {
+			return err
+		}
+		return p.Quantize(name, q.scheme, q.outAxis)
 	}
 	t := tensors.FromFlatDataAndDimensions(append([]float32(nil), data...), shape...)
 	if v, ok := p.vars[name]; ok {
@@ -57,14 +71,22 @@ func (p *Params) Set(name string, shape []int, data []float32) error {
 	return nil
 }
 
-// Var returns the variable holding the named weight, or nil.
+// Var returns the variable holding the named float32 weight, or nil (also
+// for a quantised weight: see Quantization).
 func (p *Params) Var(name string) *model.Variable { return p.vars[name] }
 
 // Has reports whether the named weight exists.
-func (p *Params) Has(name string) bool { return p.vars[name] != nil }
+func (p *Params) Has(name string) bool { return p.vars[name] != nil || p.quant[name] != nil }
 
 // Delete removes the named weight.
 func (p *Params) Delete(name string) error {
+	if q := p.quant[name]; q != nil {
+		delete(p.quant, name)
+		if err := p.store.DeleteVariable(quantPath(name, "codes")); err != nil {
+			return err
+		}
+		return p.store.DeleteVariable(quantPath(name, "absmax"))
+	}
 	if _, ok := p.vars[name]; !ok {
 		return nil
 	}
@@ -74,8 +96,11 @@ func (p *Params) Delete(name string) error {
 
 // Names returns every weight name, sorted.
 func (p *Params) Names() []string {
-	out := make([]string, 0, len(p.vars))
+	out := make([]string, 0, len(p.vars)+len(p.quant))
 	for n := range p.vars {
+		out = append(out, n)
+	}
+	for n := range p.quant {
 		out = append(out, n)
 	}
 	sort.Strings(out)
@@ -84,6 +109,9 @@ func (p *Params) Names() []string {
 
 // Shape returns the named weight's dimensions (nil if absent).
 func (p *Params) Shape(name string) []int {
+	if q := p.quant[name]; q != nil {
+		return q.shape
+	}
 	v := p.vars[name]
 	if v == nil {
 		return nil
@@ -93,6 +121,9 @@ func (p *Params) Shape(name string) []int {
 
 // Size returns the number of elements of the named weight.
 func (p *Params) Size(name string) int64 {
+	if q := p.quant[name]; q != nil {
+		return int64(shapeSize(q.shape))
+	}
 	v := p.vars[name]
 	if v == nil {
 		return 0
@@ -100,8 +131,16 @@ func (p *Params) Size(name string) int64 {
 	return int64(v.Shape().Size())
 }
 
-// Value copies the named weight's current value to the host.
+// Value copies the named weight's current value to the host (dequantised
+// for a quantised weight).
 func (p *Params) Value(name string) ([]float32, error) {
+	if q := p.quant[name]; q != nil {
+		w, err := q.value()
+		if err != nil {
+			return nil, fmt.Errorf("weight %s: %w", name, err)
+		}
+		return w, nil
+	}
 	v := p.vars[name]
 	if v == nil {
 		return nil, fmt.Errorf("no weight named %s", name)
@@ -118,7 +157,8 @@ func (p *Params) Value(name string) ([]float32, error) {
 	return out, nil
 }
 
-// SetTrainable marks the named weight trainable or frozen.
+// SetTrainable marks the named weight trainable or frozen (a quantised
+// weight stays frozen).
 func (p *Params) SetTrainable(name string, trainable bool) {
 	if v := p.vars[name]; v != nil {
 		v.SetTrainable(trainable)
@@ -146,6 +186,9 @@ func (p *Params) Count() (total, trainable int64) {
 		if v.Trainable {
 			trainable += n
 		}
+	}
+	for _, q := range p.quant {
+		total += int64(shapeSize(q.shape))
 	}
 	return
 }

@@ -140,7 +140,9 @@ func New(backend compute.Backend, m Model, opts Options) (*Trainer, error) {
 		}
 		vars := append(append(append([]*model.Variable{}, t.m...), t.v...), t.acc...)
 		for _, n := range p.Names() {
-			vars = append(vars, p.Var(n))
+			if v := p.Var(n); v != nil { // quantised weights stay replicated
+				vars = append(vars, v)
+			}
 		}
 		if err := t.mesh.shardVariables(vars); err != nil {
 			return nil, err

@@ -27,6 +27,7 @@ func runBench(args []string, out, errOut io.Writer) error {
 	fs.StringVar(&o.Sharding, "sharding", "", "dp or fsdp: run the training steps on a device mesh (XLA backend)")
 	fs.BoolVar(&o.Opts.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass")
 	fs.BoolVar(&o.Opts.BF16, "bf16", false, "bfloat16 matrix products (float32 weights and optimizer state)")
+	fs.StringVar(&o.QuantizeBase, "quantize-base", "", "nf4 or int8: store the frozen base's linear weights quantised (QLoRA)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the timed steps to this file")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -173,6 +173,7 @@ func bindTrainFlags(fs *flag.FlagSet, c *gotune.Config, configPath *string) {
 	fs.BoolVar(&c.GradientCheckpointing, "gradient-checkpointing", c.GradientCheckpointing, "recompute each layer's activations in the backward pass: less memory, about one more forward pass of time")
 	fs.BoolVar(&c.BF16, "bf16", c.BF16, "bfloat16 matrix products (float32 weights, optimizer state, norms and loss), as the Hugging Face Trainer's --bf16")
 	fs.BoolVar(&c.SkipNonFinite, "skip-nonfinite", c.SkipNonFinite, "skip steps whose loss or gradient is NaN/Inf (counted in metrics.jsonl) instead of stopping")
+	fs.StringVar(&c.QuantizeBase, "quantize-base", c.QuantizeBase, "QLoRA: store the frozen base's linear weights quantised, nf4 (bitsandbytes 4-bit NormalFloat) or int8 (per-channel absmax)")
 	fs.IntVar(&c.LoggingSteps, "logging-steps", c.LoggingSteps, "log training loss every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", c.EvalSteps, "also evaluate every N steps (0: each epoch only)")
 	fs.IntVar(&c.SaveSteps, "save-steps", c.SaveSteps, "write a resumable checkpoint every N steps")
