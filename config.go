@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -290,6 +291,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("sharding %q is not one of dp, fsdp", c.Sharding)
 	case nn.CheckQuantScheme(c.QuantizeBase) != nil:
 		return fmt.Errorf("quantize_base %q is not one of nf4, int8", c.QuantizeBase)
+	case c.QuantizeBase != "" && !slices.Contains([]string{"lora", "adapter", "ptuning", "prompt"}, c.Method):
+		return fmt.Errorf("quantize_base %s is for methods that save only what they add to a frozen base (lora, adapter, ptuning, prompt), not %s, which saves the whole model", c.QuantizeBase, c.Method)
 	case c.MaxLen < 4:
 		return fmt.Errorf("max_len must be ≥ 4, got %d", c.MaxLen)
 	case c.Eval == "" && (c.EvalSplit <= 0 || c.EvalSplit >= 1):

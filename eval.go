@@ -324,6 +324,7 @@ func commandLine(c *Config) string {
 	add("gradient-checkpointing", c.GradientCheckpointing, d.GradientCheckpointing)
 	add("bf16", c.BF16, d.BF16)
 	add("skip-nonfinite", c.SkipNonFinite, d.SkipNonFinite)
+	add("quantize-base", c.QuantizeBase, d.QuantizeBase)
 	add("logging-steps", c.LoggingSteps, d.LoggingSteps)
 	add("eval-steps", c.EvalSteps, d.EvalSteps)
 	add("save-steps", c.SaveSteps, d.SaveSteps)

@@ -330,8 +330,14 @@ func (j *job) setupTraining() error {
 	if err := j.meth.Prepare(m); err != nil {
 		return fmt.Errorf("method %s: %w", j.meth.Name(), err)
 	}
-	if _, err := method.QuantizeBase(m, cfg.QuantizeBase); err != nil {
+	if q, err := method.QuantizeBase(m, cfg.QuantizeBase); err != nil {
 		return fmt.Errorf("--quantize-base %s: %w", cfg.QuantizeBase, err)
+	} else if cfg.QuantizeBase != "" {
+		if len(q) == 0 {
+			return fmt.Errorf("--quantize-base %s: the model has no frozen linear layer to quantise", cfg.QuantizeBase)
+		}
+		stored, f32 := m.Params().QuantizedBytes()
+		j.printf("quantize-base %s: %d frozen linear weights stored in %.1f MiB (float32: %.1f MiB)\n", cfg.QuantizeBase, len(q), float64(stored)/(1<<20), float64(f32)/(1<<20))
 	}
 	if err := m.Params().SeedRNG(cfg.Seed); err != nil {
 		return err

@@ -415,8 +415,10 @@ func prepare(o *Options) (s *setup, total int64, err error) {
 	default:
 		return nil, 0, fmt.Errorf("unknown benchmark method %q (valid: full, lora, head, freeze8, infer)", o.Method)
 	}
-	if _, err := method.QuantizeBase(s.m, o.QuantizeBase); err != nil {
+	if q, err := method.QuantizeBase(s.m, o.QuantizeBase); err != nil {
 		return nil, 0, fmt.Errorf("--quantize-base %s: %w", o.QuantizeBase, err)
+	} else if o.QuantizeBase != "" && len(q) == 0 {
+		return nil, 0, fmt.Errorf("--quantize-base %s: method %s leaves no frozen linear layer to quantise", o.QuantizeBase, o.Method)
 	}
 	if err := p.SeedRNG(0); err != nil {
 		return nil, 0, err

@@ -6,6 +6,7 @@ package method
 
 import (
 	"fmt"
+	"runtime/debug"
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:revive // graph DSL
@@ -175,6 +176,9 @@ func QuantizeBase(m Model, scheme string) ([]string, error) {
 			return done, err
 		}
 		done = append(done, n)
+	}
+	if len(done) > 0 {
+		debug.FreeOSMemory() // hand the dropped float32 weights back now
 	}
 	return done, nil
 }
