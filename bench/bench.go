@@ -79,6 +79,17 @@ type Result struct {
 	StepMS          []float64 `json:"step_ms"`
 	MedianMS        float64   `json:"median_ms"`
 	PeakRSSKB       int64     `json:"peak_rss_kb"`
+	// SetupRSSKB is the resident memory once the model is built and the
+	// method prepared (after --quantize-base), before any step;
+	// SetupPeakRSSKB the peak up to then.
+	SetupRSSKB     int64 `json:"setup_rss_kb"`
+	SetupPeakRSSKB int64 `json:"setup_peak_rss_kb"`
+	// StepsPeakRSSKB is the peak from the end of the setup on (the
+	// backend, compilation and the steps); 0 where it cannot be measured
+	// apart (not Linux).
+	StepsPeakRSSKB int64 `json:"steps_peak_rss_kb,omitempty"`
+	// QuantizedBytes is what the quantised weights take (--quantize-base).
+	QuantizedBytes int64 `json:"quantized_bytes,omitempty"`
 	// TokensPerS is batch×seq over the median step time.
 	TokensPerS float64 `json:"tokens_per_s"`
 	// Device describes the backend and its first device.
@@ -448,13 +459,17 @@ func Run(o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	setupRSS, setupPeak := runlog.CurrentRSS()/1024, runlog.PeakRSS()/1024
+	phased := runlog.ResetPeakRSS()
 	be, err := engine.New(o.Backend)
 	if err != nil {
 		return nil, err
 	}
 	_, trainable := s.m.Params().Count()
 	res := &Result{Impl: "gotune", Model: o.Model, Method: o.Method, Batch: o.Batch, Seq: o.Seq, Dropout: o.Dropout,
-		Backend: engine.ResolveSpec(o.Backend), ParamsTotal: total, ParamsTrainable: trainable, Device: engine.Describe(be)}
+		Backend: engine.ResolveSpec(o.Backend), ParamsTotal: total, ParamsTrainable: trainable, Device: engine.Describe(be),
+		SetupRSSKB: setupRSS, SetupPeakRSSKB: setupPeak}
+	res.QuantizedBytes, _ = s.m.Params().QuantizedBytes()
 	var step func() error
 	if o.Method == "infer" {
 		if step, err = s.newInfer(be); err != nil {
@@ -500,6 +515,10 @@ func Run(o Options) (*Result, error) {
 		res.MedianMS = (sorted[n/2-1] + sorted[n/2]) / 2
 	}
 	res.PeakRSSKB = runlog.PeakRSS() / 1024
+	if phased {
+		res.StepsPeakRSSKB = res.PeakRSSKB
+		res.PeakRSSKB = max(res.PeakRSSKB, setupPeak)
+	}
 	if res.MedianMS > 0 {
 		res.TokensPerS = float64(o.Batch*o.Seq) / (res.MedianMS / 1000)
 	}

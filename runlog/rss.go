@@ -12,6 +12,13 @@ import (
 // (anything but Linux) or cannot be parsed it returns 0.
 func PeakRSS() int64 { return procStatusBytes("/proc/self/status", "VmHWM:") }
 
+// ResetPeakRSS starts the peak PeakRSS reports anew from the current
+// resident size (Linux: "5" written to /proc/self/clear_refs), so a phase's
+// own peak can be measured; it reports whether that worked.
+func ResetPeakRSS() bool {
+	return os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+}
+
 // CurrentRSS returns the current resident set size of this process in bytes,
 // read from the VmRSS line of /proc/self/status, or 0 where that is not
 // available.
