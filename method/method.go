@@ -176,9 +176,7 @@ func QuantizeBase(m Model, scheme string) ([]string, error) {
 			return done, err
 		}
 		done = append(done, n)
-	}
-	if len(done) > 0 {
-		debug.FreeOSMemory() // hand the dropped float32 weights back now
+		debug.FreeOSMemory() // hand each dropped float32 weight back at once
 	}
 	return done, nil
 }

@@ -178,22 +178,37 @@ func (p *Params) Quantize(name, scheme string, outAxis int) error {
 	if scheme == QuantInt8 && (len(shape) != 2 || outAxis < 0 || outAxis > 1) {
 		return fmt.Errorf("quantise %s: int8 needs a 2-D weight and an output axis 0 or 1, got shape %v axis %d", name, shape, outAxis)
 	}
-	w, err := p.Value(name)
+	t, err := v.Value()
 	if err != nil {
-		return err
+		return fmt.Errorf("quantise %s: %w", name, err)
 	}
 	var codes, scales *tensors.Tensor
-	switch scheme {
-	case QuantNF4:
-		c, a := QuantizeNF4(w)
-		codes, scales = tensors.FromFlatDataAndDimensions(c, len(c)), tensors.FromFlatDataAndDimensions(a, len(a))
-	case QuantInt8:
-		c, a := QuantizeInt8(w, shape, outAxis)
-		codes, scales = tensors.FromFlatDataAndDimensions(c, shape...), tensors.FromFlatDataAndDimensions(a, len(a))
+	// Read the float32 values in place (no host copy) and quantise them.
+	err = t.ConstFlatData(func(flat any) {
+		w, ok := flat.([]float32)
+		if !ok {
+			err = fmt.Errorf("quantise %s: dtype %s, want float32", name, t.DType())
+			return
+		}
+		switch scheme {
+		case QuantNF4:
+			c, a := QuantizeNF4(w)
+			codes, scales = tensors.FromFlatDataAndDimensions(c, len(c)), tensors.FromFlatDataAndDimensions(a, len(a))
+		case QuantInt8:
+			c, a := QuantizeInt8(w, shape, outAxis)
+			codes, scales = tensors.FromFlatDataAndDimensions(c, shape...), tensors.FromFlatDataAndDimensions(a, len(a))
+		}
+	})
+	if err != nil || codes == nil {
+		return fmt.Errorf("quantise %s: %w", name, err)
 	}
-	w = nil //nolint:ineffassign,wastedassign // let the float32 copy go before the variable is deleted
 	if err := p.Delete(name); err != nil {
 		return err
+	}
+	// Free the float32 value now (host and backend copies), not at the next
+	// garbage collection.
+	if err := t.FinalizeAll(); err != nil {
+		return fmt.Errorf("quantise %s: %w", name, err)
 	}
 	q := &quantized{scheme: scheme, shape: shape, outAxis: outAxis}
 	if q.codes, err = p.store.CreateVariable(quantPath(name, "codes"), codes); err != nil {
