@@ -21,6 +21,12 @@ func logits(t *testing.T, m *classify.Classifier) []float32 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return evalOutput(t, tr)
+}
+
+// evalOutput evaluates the trainer's model on the fixed batch.
+func evalOutput(t *testing.T, tr *train.Trainer) []float32 {
+	t.Helper()
 	_, out, err := tr.Evaluate(batch(allRows...))
 	if err != nil {
 		t.Fatal(err)
@@ -83,12 +89,7 @@ func TestQLoRA(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, out, err := tr.Evaluate(batch(allRows...))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []float32
-			out.ConstFlatData(func(flat any) { got = append(got, flat.([]float32)...) })
+			got := evalOutput(t, tr)
 			var d, diff float64
 			for i := range ref {
 				d = max(d, math.Abs(float64(ref[i]-got[i])))
@@ -107,10 +108,7 @@ func TestQLoRA(t *testing.T) {
 			if !(last < first-0.05) {
 				t.Errorf("loss %.4f → %.4f: does not fall", first, last)
 			}
-			_, trained, err := tr.Evaluate(batch(allRows...))
-			if err != nil {
-				t.Fatal(err)
-			}
+			trained := evalOutput(t, tr)
 			dir := filepath.Join(t.TempDir(), "adapter")
 			if err := meth.Save(m, dir); err != nil {
 				t.Fatal(err)
@@ -141,11 +139,9 @@ func TestQLoRA(t *testing.T) {
 			// the quantised run's.
 			onF32 := logits(t, back)
 			var dt float64
-			trained.ConstFlatData(func(flat any) {
-				for i, v := range flat.([]float32) {
-					dt = max(dt, math.Abs(float64(v-onF32[i])))
-				}
-			})
+			for i, v := range trained {
+				dt = max(dt, math.Abs(float64(v-onF32[i])))
+			}
 			t.Logf("%s: trained logits on the float32 base differ by at most %.4g", tc.scheme, dt)
 			if dt > tc.tolT {
 				t.Errorf("trained adapter on the float32 base: logits differ by %g", dt)
