@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"math"
+	"strings"
 	"testing"
 
 	"github.com/gotune/gotune/models/llama"
@@ -100,5 +102,39 @@ func TestLlamaShapes(t *testing.T) {
 	perLayer := int64(16 * ((64 + 64) + (64 + 32) + (64 + 32) + (64 + 64) + 3*(64+128)))
 	if r.ParamsTrainable != 2*perLayer || r.TokensPerS <= 0 || r.Device == "" {
 		t.Errorf("llama-tiny lora: trainable %d (want %d), tokens/s %v, device %q", r.ParamsTrainable, 2*perLayer, r.TokensPerS, r.Device)
+	}
+}
+
+// TestQuantizeBaseDecoders runs LoRA steps on NF4 and int8 bases of the
+// tiny GPT-2 (Conv1D, [in, out] weights) and LLaMA shapes: the losses are
+// finite and within 0.05 of the float32 base's first loss (same seed and
+// batch, LoRA B = 0 at the start) but not equal to it, and full fine-tuning
+// (nothing frozen to quantise) is refused.
+func TestQuantizeBaseDecoders(t *testing.T) {
+	for _, model := range []string{"gpt2-tiny", "llama-tiny"} {
+		ref, err := Run(Options{Model: model, Method: "lora", Steps: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, q := range []string{"nf4", "int8"} {
+			r, err := Run(Options{Model: model, Method: "lora", Steps: 2, QuantizeBase: q})
+			if err != nil {
+				t.Fatalf("%s %s: %v", model, q, err)
+			}
+			if r.QuantizedBytes == 0 {
+				t.Errorf("%s %s: nothing quantised", model, q)
+			}
+			if d := math.Abs(r.Losses[0] - ref.Losses[0]); !(d < 0.05) || d == 0 {
+				t.Errorf("%s %s: first loss %v, float32 base %v", model, q, r.Losses[0], ref.Losses[0])
+			}
+			for _, l := range r.Losses {
+				if math.IsNaN(l) || math.IsInf(l, 0) {
+					t.Errorf("%s %s: loss %v", model, q, l)
+				}
+			}
+		}
+	}
+	if _, err := Run(Options{Model: "llama-tiny", Method: "full", Steps: 1, QuantizeBase: "nf4"}); err == nil || !strings.Contains(err.Error(), "no frozen linear layer") {
+		t.Errorf("full fine-tuning with --quantize-base: error %v", err)
 	}
 }
