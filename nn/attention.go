@@ -1,7 +1,6 @@
 package nn
 
 import (
-	"github.com/gomlx/compute"
 	"math"
 
 	"github.com/gomlx/compute/dtypes"
@@ -69,9 +68,6 @@ func (c *Ctx) CausalSelfAttention(layer int, q, k, v, mask *Node, cache *KVCache
 	g := q.Graph()
 	b, t, heads, d := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[2], q.Shape().Dimensions[3]
 	kvHeads := k.Shape().Dimensions[2]
-	if cache == nil && c.PrefixLen() == 0 && !(c.Training && p > 0) && c.BF16 && hasFlashAttention(g) {
-		return c.flashCausal(layer, q, k, v, mask, p)
-	}
 	// Absolute slot of each query, before the prefix.
 	qSlot := Iota(g, shapes.Make(dtypes.Int32, t), 0)
 	if cache != nil {
@@ -111,36 +107,4 @@ func (c *Ctx) CausalSelfAttention(layer int, q, k, v, mask *Node, cache *KVCache
 	visible := And(ExpandAxes(causal, 0), ExpandAxes(GreaterThan(keyMask, ScalarZero(g, dtypes.Int32)), 1)) // [b, t, kl]
 	bias := Where(visible, Zeros(g, shapes.Make(q.DType(), b, t, kl)), BroadcastToDims(Scalar(g, q.DType(), -math.MaxFloat32), b, t, kl))
 	return c.Attention(q, k, v, Reshape(bias, b, 1, t, kl), p)
-}
-
-// hasFlashAttention reports whether the backend runs fused attention with a
-// fused gradient (XLA on CUDA: cuDNN flash attention). The pure-Go backend
-// has the forward only, which measured slower than the decomposed graph
-// (docs/engine.md), so it never takes this path.
-func hasFlashAttention(g *Graph) bool {
-	ops := g.Backend().Capabilities().Operations
-	return ops[compute.OpTypeFusedScaledDotProductAttention] && ops[compute.OpTypeFusedScaledDotProductAttentionVJP]
-}
-
-// flashCausal is CausalSelfAttention through the backend's fused (flash)
-// attention, in bfloat16: causal, with each row's keys limited to its
-// length (gotune pads batches on the right, data.Batch and
-// instruct.Batches; an all-padding filler row counts one token so no row is
-// empty). The decomposed graph is the fallback where the kernel refuses the
-// configuration; the scores are never materialised.
-func (c *Ctx) flashCausal(layer int, q, k, v, mask *Node, p float64) *Node {
-	b, t, heads, d := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[2], q.Shape().Dimensions[3]
-	out, _ := InternalFusedOpCaller(func() *Node {
-		lens := ReduceSum(ConvertDType(mask, dtypes.Int32), 1)
-		lens = Max(lens, OnesLike(lens))
-		cfg := &compute.ScaledDotProductAttentionConfig{Causal: true,
-			QuerySeqLen: InternalBackendOutputs(lens)[0], KeyValueSeqLen: InternalBackendOutputs(lens)[0]}
-		o, _ := BackendFusedScaledDotProductAttention(ToBF16(q), ToBF16(k), ToBF16(v), compute.AttentionAxesLayoutBSHD, cfg)
-		return ConvertDType(Reshape(o, b, t, heads*d), dtypes.Float32)
-	}, func() *Node {
-		c2 := *c
-		c2.BF16 = false // not this path again
-		return c2.CausalSelfAttention(layer, q, k, v, mask, nil, p)
-	}, false)
-	return out
 }
